@@ -15,3 +15,21 @@ def data_dir() -> Path:
     if not DATA_DIR.is_dir():
         pytest.skip(f"test media not found at {DATA_DIR}")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def base_model():
+    """Whisper base (int8 IR, word timestamps on), converted into the user cache once and shared by all tests."""
+    from ovsub import engine
+    from ovsub.options import ModelOptions
+
+    return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=True)
+
+
+@pytest.fixture(scope="session")
+def base_model_plain():
+    """Whisper base without word timestamps (GenAI then keeps its fused attention): greedy reference runs."""
+    from ovsub import engine
+    from ovsub.options import ModelOptions
+
+    return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=False)
