@@ -6,11 +6,13 @@ check the limits that must always hold, plus the exact condition under which the
 
 from __future__ import annotations
 
+import doctest
 import os
 import re
 
 import pytest
 
+import ovsub.cues
 from ovsub.cues import (
     break_lines,
     build_cues,
@@ -43,6 +45,17 @@ def words_of(text: str, start_s: float = 0.0, word_s: float = 0.3, gap_s: float 
 
 def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(ovsub.cues)
+    assert result.attempted and not result.failed
+
+
+def test_nothing_in_nothing_out():
+    assert build_cues([]) == []
+    assert build_cues([Segment(0, 0, 1, "", words=(Word(0, 1, " "),))]) == []
+    assert build_cues([Segment(0, 0, 1, "")]) == []
 
 
 # -- break_lines ------------------------------------------------------------------------------------------------
@@ -116,7 +129,8 @@ def test_a_word_longer_than_a_line_gets_its_own_lines_cut_at_the_limit():
 
 
 def test_a_single_word_longer_than_the_whole_cue_is_hard_wrapped():
-    assert break_lines("x" * 100, 42, 2) == ("x" * 42, "x" * 42, "x" * 16)  # more lines than allowed: split_to_fit's job
+    # More lines than allowed: making cues that fit is split_to_fit's job.
+    assert break_lines("x" * 100, 42, 2) == ("x" * 42, "x" * 42, "x" * 16)
 
 
 def test_chinese_is_measured_in_characters_and_joined_without_spaces():
@@ -292,6 +306,20 @@ def test_an_engine_that_strips_leading_spaces_still_gets_spaces():
     words = (Word(0, 0.2, "Hello"), Word(0.3, 0.5, "again"))
     (cue,) = build_cues([Segment(0, 0, 1, "Hello again", words=words)])
     assert cue.lines == ("Hello again",)
+
+
+def test_word_pieces_whisper_glued_stay_glued():
+    words = (Word(0, 0.2, " Don"), Word(0.2, 0.3, "'t"), Word(0.3, 0.5, " go"))
+    (cue,) = build_cues([Segment(0, 0, 1, "Don't go", words=words)])
+    assert cue.lines == ("Don't go",)
+    words = (Word(0, 0.2, " Don"), Word(0.2, 0.3, "'t."))
+    (cue,) = build_cues([Segment(0, 0, 1, "Don't.", words=words)])
+    assert cue.lines == ("Don't.",)
+
+
+def test_untimed_segments_follow_the_transcript_language():
+    (cue,) = build_cues([Segment(0, 0.0, 3.0, "我们明天见面，然后一起去公园。")], language="zh")
+    assert cue.lines == ("我们明天见面，然后一起去公园。",)
 
 
 # -- check_cues -------------------------------------------------------------------------------------------------

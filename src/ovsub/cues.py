@@ -18,15 +18,17 @@ Hard and soft limits. These always hold for the output of :func:`build_cues`:
   between one cue's end and the next one's start (so never overlapping);
 - no cue spans a pause between consecutive words longer than ``max_pause_ms``;
 - a cue starts no earlier than ``lead_in_ms`` before its first word (and never before 0);
-- every word is shown, once, in order.
+- every word is shown, once, in order (words of only whitespace are dropped; a word wider than a line is cut
+  into pieces of ``max_line_chars``, the last resort).
 
 These are soft: a cue is shown for at least ``min_display_ms`` (the longer of ``min_duration_ms`` and the time
 its characters take to read at ``max_cps``, capped at ``max_duration_ms``) *unless it is boxed in*: it ends exactly
 ``min_gap_ms`` before the next cue starts, and it starts at the earliest moment allowed, which is ``lead_in_ms``
 before its first word (or 0), or ``min_gap_ms`` after the previous cue ends (that cue then keeps only its own
-minimum). That happens when speech is faster than ``max_cps``, which no timing can fix without desynchronising
-the text. Likewise a cue normally stays until its last word ends (and up to ``linger_ms`` longer), but ends
-early when the next cue's words start less than ``min_gap_ms`` after (or, in broken input, before) that.
+minimum). That happens only when speech is denser than anyone can read, which no timing can fix without
+pulling the text away from the voice. Likewise a cue normally stays until its last word ends (and up to
+``linger_ms`` longer), but ends early when the next cue's words start less than ``min_gap_ms`` after that (or,
+in broken input, before it), or when a single word lasts longer than ``max_duration_ms``.
 
 Languages written without spaces (:data:`NO_SPACE_LANGUAGES`) are measured in characters and their words are
 joined without spaces; a line may break between any two of them in Chinese and Japanese, while Thai, Lao, Khmer
@@ -153,7 +155,7 @@ def _rules(language: str | None) -> _Rules:
     if code in NO_SPACE_LANGUAGES:
         phrases = code in PHRASE_SPACE_LANGUAGES
         return _Rules(spaced=False, phrase_spaces=phrases, articles=frozenset(), connectives=frozenset())
-    lang = code if code in _ARTICLES else "en"
+    lang = code if code in _ARTICLES else "en"  # other languages: only English words inside them match
     return _Rules(
         spaced=True,
         phrase_spaces=False,
@@ -356,20 +358,24 @@ def split_long_words(words: Sequence[Word], max_line_chars: int) -> tuple[Word, 
 
 
 def _collect_words(
-    segments: Iterable[Segment], rules: _Rules, max_line_chars: int
+    segments: Iterable[Segment], language: str | None, max_line_chars: int
 ) -> tuple[tuple[Word, ...], frozenset[int]]:
     """All words in order, spaced and cut to fit a line, plus the ids of words invented for untimed segments."""
+    rules = _rules(language)
     words: list[Word] = []
     untimed: set[int] = set()
     for segment in segments:
         if segment.words:
             raw = list(segment.words)
-            # An engine that strips every leading space: with spaces, treat each word as a separate one.
-            stripped = rules.spaced and len(raw) > 1 and not any(_spaced_before(w) for w in raw[1:])
+            # An engine that strips every leading space (the text has spaces, no word after the first does):
+            # with spaces, treat each word as a separate one.
+            stripped = (
+                rules.spaced and " " in segment.text.strip() and not any(_spaced_before(w) for w in raw[1:])
+            )
             starts = frozenset(range(len(raw))) if stripped else frozenset({0})
             timed = True
         else:
-            raw = list(words_from_text(segment.text, segment.start_s, segment.end_s, segment.language))
+            raw = list(words_from_text(segment.text, segment.start_s, segment.end_s, language))
             starts = frozenset({0})
             timed = False
         previous = words[-1] if words else None
@@ -445,39 +451,60 @@ class _Run:
         if lines <= 1:
             return 0.0, (i,)
         ideal = self.width(i, j) / lines
+        if lines == 2:  # the usual case, in one pass over the possible breaks
+            best, where = math.inf, i + 1
+            for s in range(i + 1, j):
+                top, bottom = self.width(i, s), self.width(s, j)
+                if top > max_line_chars:
+                    break
+                if bottom > max_line_chars:
+                    continue
+                cost = (
+                    self._line_cost(i, s, j - i, top, ideal, max_line_chars, False)
+                    + self._line_cost(s, j, j - i, bottom, ideal, max_line_chars, True)
+                    + self.cost[s]
+                )
+                if cost < best:
+                    best, where = cost, s
+            return best, (i, where)
         inf = math.inf
-        # best[k][e]: cheapest layout of words[i:e] on k lines; back[k][e]: where the k-th line starts.
-        best = [[inf] * (j + 1) for _ in range(lines + 1)]
-        back = [[0] * (j + 1) for _ in range(lines + 1)]
-        best[0][i] = 0.0
+        # best[k][e - i]: cheapest layout of words[i:e] on k lines; back[k][e - i]: where its k-th line starts.
+        size = j - i + 1
+        table = [[inf] * size for _ in range(lines + 1)]
+        back = [[i] * size for _ in range(lines + 1)]
+        table[0][0] = 0.0
         for k in range(1, lines + 1):
             last = k == lines
-            for e in range(i + 1, j + 1):
-                if last and e != j:
-                    continue
+            for e in range(j if last else i + 1, j + 1):
                 for s in range(e - 1, i - 1, -1):
                     width = self.width(s, e)
                     if width > max_line_chars and s < e - 1:
                         break
-                    if best[k - 1][s] == inf:
+                    if table[k - 1][s - i] == inf:
                         continue
-                    deviation = (width - ideal) / max_line_chars
-                    upper_longer = deviation > 0 if not last else deviation < 0
-                    cost = best[k - 1][s] + deviation**2 * (TOP_HEAVY_WEIGHT if upper_longer else BOTTOM_HEAVY_WEIGHT)
+                    cost = table[k - 1][s - i] + self._line_cost(s, e, j - i, width, ideal, max_line_chars, last)
                     if s > i:
                         cost += self.cost[s]
-                    if e - s == 1 and self.widths[s] <= SHORT_WORD_CHARS and j - i > 1:
-                        cost += DANGLING_COST
-                    if cost < best[k][e]:
-                        best[k][e] = cost
-                        back[k][e] = s
+                    if cost < table[k][e - i]:
+                        table[k][e - i] = cost
+                        back[k][e - i] = s
         starts = []
         e = j
         for k in range(lines, 0, -1):
-            s = back[k][e]
-            starts.append(s)
-            e = s
-        return best[lines][j], tuple(reversed(starts))
+            e = back[k][e - i]
+            starts.append(e)
+        return table[lines][j - i], tuple(reversed(starts))
+
+    def _line_cost(
+        self, s: int, e: int, count: int, width: int, ideal: float, max_line_chars: int, last: bool
+    ) -> float:
+        """What one line of words[s:e] costs in a layout of ``count`` words: its shape and whether it dangles."""
+        deviation = (width - ideal) / max_line_chars
+        upper_longer = deviation < 0 if last else deviation > 0
+        cost = deviation * deviation * (TOP_HEAVY_WEIGHT if upper_longer else BOTTOM_HEAVY_WEIGHT)
+        if e - s == 1 and count > 1 and self.widths[s] <= SHORT_WORD_CHARS:
+            cost += DANGLING_COST
+        return cost
 
     def best_layout(
         self, i: int, j: int, max_line_chars: int, max_lines: int, fewest: int | None = None
@@ -703,7 +730,7 @@ def _end(start: int, speech_end: int, need: int, limit: int | None, longest: int
 
 
 def build_cues(
-    segments: Sequence[Segment], options: CueOptions = CueOptions(), language: str | None = None
+    segments: Iterable[Segment], options: CueOptions = CueOptions(), language: str | None = None
 ) -> list[Cue]:
     """Turn transcript segments into subtitle cues that respect ``options`` (see the module docstring).
 
@@ -715,11 +742,12 @@ def build_cues(
     >>> [(c.start_ms, c.end_ms, c.lines) for c in build_cues([segment])]
     [(0, 2400, ('Hello there, how are you?',))]
     """
+    segments = list(segments)  # an engine's iterator is read once
     if language is None:
         language = next((s.language for s in segments if s.language), None)
     options = options_for_language(options, language)
     rules = _rules(language)
-    words, untimed = _collect_words(segments, rules, options.max_line_chars)
+    words, untimed = _collect_words(segments, language, options.max_line_chars)
     groups = split_by_pause(words, options.max_pause_ms)
     drafts = []
     for g, group in enumerate(groups):
