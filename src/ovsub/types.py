@@ -89,4 +89,6 @@ class TranscriptInfo:
     model: str  # model name or path
     options: dict[str, Any] = field(default_factory=dict)  # the options that produced the result
     speech_s: float | None = None  # seconds of speech the VAD kept (None when VAD was off)
-    dropped: tuple[dict[str, Any], ...] = ()  # windows whose output was rejected, and why
+    # Windows whose output the hallucination guards rejected, and why. Filled in while the segment
+    # iterator runs (the one mutable part of a result), so read it after consuming the segments.
+    dropped: list[dict[str, Any]] = field(default_factory=list)
