@@ -31,7 +31,7 @@ def bad_inputs(tmp_path, data_dir):
         str(tmp_path / "missing.wav"): "no such file",
         str(text): "not",
         str(data_dir / "video/moviepy_example_video_only.mp4"): "no audio stream",
-        str(empty): "no audio",
+        str(empty): "no samples",
     }
 
 
