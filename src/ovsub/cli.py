@@ -138,8 +138,6 @@ class _Progress:
 
 
 def _run_transcribe(args: argparse.Namespace) -> int:
-    from ovsub import pipeline
-
     try:
         topts = TranscribeOptions(
             task=args.task[0],

@@ -109,11 +109,11 @@ def read_ct2(parts: Iterable[Path]) -> tuple[Dims, Weights]:
 
     paths = list(parts)
     if len(paths) == 1:
-        with open(paths[0], "rb") as f:
-            spec, a = _read_ct2_arrays(f)
+        with open(paths[0], "rb") as single:
+            spec, a = _read_ct2_arrays(single)
     else:
-        with io.BytesIO(b"".join(p.read_bytes() for p in paths)) as f:
-            spec, a = _read_ct2_arrays(f)
+        with io.BytesIO(b"".join(p.read_bytes() for p in paths)) as joined:
+            spec, a = _read_ct2_arrays(joined)
     if spec != "WhisperSpec":
         raise ValueError(f"not a Whisper model: CTranslate2 spec is {spec!r}")
 
@@ -263,7 +263,7 @@ class _Builder:
         self.precision = precision
         self._matrices: dict[str, Any] = {}  # one constant per weight, even when used twice (tied embedding)
 
-    def const(self, array: np.ndarray | float | int, dtype: Any = np.float32) -> Any:
+    def const(self, array: np.ndarray | list[int] | float | int, dtype: Any = np.float32) -> Any:
         return self.ops.constant(np.asarray(array, dtype=dtype))
 
     def matrix(self, name: str, copy: str = "") -> Any:

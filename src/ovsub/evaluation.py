@@ -26,7 +26,8 @@ def _english_normalizer() -> Callable[[str], str] | None:
         from whisper_normalizer.english import EnglishTextNormalizer
     except ImportError:
         return None
-    return EnglishTextNormalizer()  # type: ignore[no-any-return]
+    normalizer: Callable[[str], str] = EnglishTextNormalizer()
+    return normalizer
 
 
 def normalize(text: str, language: str = "en") -> list[str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ovsub import cues, writers
-from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
+from ovsub.options import CueOptions, ModelOptions, TranscribeOptions, to_dict
 from ovsub.transcribe import transcribe
 from ovsub.types import Cue, Segment, TranscriptInfo
 
@@ -56,6 +56,7 @@ def make_subtitles(
         progress(info.duration_s, info.duration_s)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
+    info = replace(info, options={**info.options, "cues": to_dict(cue_options)})  # so JSON says how cues were made
     return Subtitles(info, tuple(segments), tuple(built), options.task)
 
 
