@@ -1,0 +1,212 @@
+"""Does ovsub scale? Wall time, RTF and peak memory on 1, 10 and 60 minutes of real speech.
+
+    python bench/scale.py --sizes 1,10,60
+
+Each size is built by concatenating the shared English ground-truth clips (cycling through them)
+with 0.5-1 s of silence between clips, into a temporary 16 kHz WAV (never in the repository), so
+its reference transcript is known. Each size is then transcribed by ovsub's own default path
+(VAD on, beam 5, word timestamps; file in, so decoding the media is timed too) in a process of its
+own, after a warm-up on a short clip. Time should grow linearly with length (RTF flat) and peak
+memory should grow only by the decoded samples (3.7 MiB per minute of float32 at 16 kHz).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import report
+from report import fmt
+
+SAMPLE_RATE = 16000  # Hz, what ovsub decodes to
+SILENCE_S = (0.5, 1.0)  # range of the pause put between two clips, seconds
+SEED = 6  # for the pause lengths: every run builds the same files
+BYTES_PER_SAMPLE_F32 = 4  # ovsub holds decoded audio as float32
+MIB = 1024 * 1024
+WARMUP_CLIP = Path("english") / "other" / "jfk.flac"  # 11 s, relative to the data folder
+DEFAULT_OUT = report.BENCH_DIR / "results" / "scale-latest.md"
+
+
+def source_clips(data_dir: Path) -> list[tuple[np.ndarray, str]]:
+    """The English ground-truth clips as (samples, reference); the derived long file is left out (it repeats them)."""
+    from ovsub import media
+    from ovsub.evaluation import english_ground_truth
+
+    clips = [c for c in english_ground_truth(data_dir) if "long" not in c.path.parts]
+    return [(media.load_audio(c.path), c.reference) for c in clips]
+
+
+def build_audio(path: Path, minutes: float, clips: list[tuple[np.ndarray, str]]) -> tuple[float, str]:
+    """Write ``minutes`` of speech to a 16-bit WAV at ``path``; return its length in seconds and its reference."""
+    rng = random.Random(SEED)
+    target = int(minutes * 60 * SAMPLE_RATE)
+    written, references, i = 0, [], 0
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        while written < target:
+            samples, reference = clips[i % len(clips)]
+            gap = np.zeros(int(rng.uniform(*SILENCE_S) * SAMPLE_RATE), dtype=np.int16)
+            pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+            out.writeframes(gap.tobytes() + pcm.tobytes())
+            written += gap.size + pcm.size
+            references.append(reference)
+            i += 1
+    return written / SAMPLE_RATE, " ".join(references)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Check that ovsub's time grows linearly and its memory stays flat.")
+    p.add_argument("--sizes", default="1,10,60", help="minutes of speech, comma-separated")
+    p.add_argument("--engine", default="ovsub-int8", help="engine to run (see engines.py)")
+    p.add_argument("--beams", type=int, default=5, help="beams (ovsub's default is 5)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--vad", choices=("on", "off"), default="on", help="VAD (on in ovsub's default path)")
+    p.add_argument("--word-timestamps", choices=("on", "off"), default="on")
+    p.add_argument("--data-dir", type=Path, default=report.DATA_DIR)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown output; raw JSON goes beside it")
+    args = p.parse_args(argv)
+    args.sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
+    if not args.sizes or min(args.sizes) <= 0:
+        p.error("--sizes must be positive numbers of minutes")
+    return args
+
+
+def measure(args: argparse.Namespace, wav: Path) -> dict[str, Any]:
+    worker_args = [args.engine, "--audio", str(wav), "--beams", str(args.beams), "--threads", str(args.threads)]
+    worker_args += ["--language", "en", "--word-timestamps", args.word_timestamps, "--vad", args.vad]
+    worker_args += ["--runs", "1", "--time-decode", "--warmup-audio", str(args.data_dir / WARMUP_CLIP)]
+    return report.run_worker_once(worker_args, args.threads)
+
+
+def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start: str, load_end: str) -> str:
+    header = [
+        "minutes",
+        "audio s",
+        "wall s",
+        "RTF",
+        "CPU s",
+        "RSS after load MB",
+        "peak RSS after warm-up MB",
+        "peak RSS MB",
+        "growth MB",
+        "samples MB",
+        "WER %",
+    ]
+    rows = []
+    for d in rows_data:
+        r = d["result"]
+        if not r.get("ok"):
+            rows.append([f"{d['minutes']:g}", fmt(d["audio_s"], 1), "FAILED", *["—"] * 8])
+            continue
+        wall = r["runs"][0]["wall_s"]
+        warm_peak = r.get("peak_rss_after_warmup_mb")
+        rows.append(
+            [
+                f"{d['minutes']:g}",
+                fmt(d["audio_s"], 1),
+                fmt(wall, 1),
+                fmt(wall / d["audio_s"], 3),
+                fmt(r["runs"][0]["cpu_s"], 1),
+                fmt(r.get("rss_after_load_mb"), 0),
+                fmt(warm_peak, 0),
+                fmt(r["peak_rss_mb"], 0),
+                fmt(r["peak_rss_mb"] - warm_peak, 0) if warm_peak else "—",
+                fmt(d["audio_s"] * SAMPLE_RATE * BYTES_PER_SAMPLE_F32 / MIB, 0),
+                fmt(100 * d["wer"]),
+            ]
+        )
+    ok = [d for d in rows_data if d["result"].get("ok")]
+    checks = []
+    if len(ok) > 1:
+        a = ok[0]
+        for b in ok[1:]:
+            wall_a, wall_b = a["result"]["runs"][0]["wall_s"], b["result"]["runs"][0]["wall_s"]
+            rss_a, rss_b = a["result"]["peak_rss_mb"], b["result"]["peak_rss_mb"]
+            samples_mb = (b["audio_s"] - a["audio_s"]) * SAMPLE_RATE * BYTES_PER_SAMPLE_F32 / MIB
+            checks.append(
+                f"- {a['minutes']:g} → {b['minutes']:g} min: audio ×{b['audio_s'] / a['audio_s']:.1f}, "
+                f"wall ×{wall_b / wall_a:.1f} (linear would be ×{b['audio_s'] / a['audio_s']:.1f}); peak RSS "
+                f"+{rss_b - rss_a:.0f} MB, of which the decoded samples account for {samples_mb:.0f} MB."
+            )
+    engine_note = next((d["result"].get("notes") for d in ok), None)
+    lines = [
+        "# ovsub scaling: time and memory against length",
+        "",
+        f"Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} with `python bench/scale.py {' '.join(sys.argv[1:])}`.",
+        "",
+        "## Machine",
+        "",
+        *report.machine_lines(load_start, load_end),
+        "",
+        "## Settings",
+        "",
+        f"- Audio: the shared English ground-truth clips (without the derived long file) cycled and joined with "
+        f"{SILENCE_S[0]}-{SILENCE_S[1]} s silences into a 16 kHz 16-bit WAV per size, in a temporary folder.",
+        f"- {args.engine}, Whisper base, beams {args.beams}, {args.threads} threads, language forced to `en`, word "
+        f"timestamps {args.word_timestamps}, VAD {args.vad}. {engine_note or ''}",
+        "- One process per size; warm-up on an 11 s clip, then one timed run from the file path to the last segment "
+        "(media decoding included).",
+        "",
+        "## Results",
+        "",
+        report.markdown_table(header, rows),
+        "",
+        "- RSS after load: resident memory with the model loaded, before any audio. peak RSS after warm-up: "
+        "`ru_maxrss` once the 11 s warm-up has allocated the runtime's buffers. peak RSS: `ru_maxrss` at the end; "
+        "growth: the difference, what this length added. samples MB: what the decoded float32 audio itself takes.",
+        "- WER %: against the joined references, Whisper's English normaliser.",
+        *checks,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ovsub.evaluation import corpus_wer
+
+    args = parse_args(argv)
+    load_start = report.load_average()
+    if args.engine.startswith("ovsub-"):
+        report.run_worker_once([args.engine, "--prepare"], args.threads)
+    clips = source_clips(args.data_dir)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="ovsub-scale-") as tmp:
+        for minutes in args.sizes:
+            wav = Path(tmp) / f"speech-{minutes:g}min.wav"
+            audio_s, reference = build_audio(wav, minutes, clips)
+            print(f"{minutes:g} min: built {audio_s:.1f} s; transcribing", file=sys.stderr, flush=True)
+            try:
+                result = measure(args, wav)
+            except report.WorkerError as e:
+                result = {"ok": False, "error": str(e)}
+            wav.unlink()
+            wer = corpus_wer([(reference, result.get("text", ""))]) if result.get("ok") else None
+            if result.get("ok"):
+                wall = result["runs"][0]["wall_s"]
+                print(f"{minutes:g} min: {wall:.1f} s (RTF {wall / audio_s:.3f}), peak RSS "
+                      f"{result['peak_rss_mb']:.0f} MB, WER {100 * (wer or 0):.2f} %", file=sys.stderr, flush=True)
+            else:
+                print(f"{minutes:g} min: FAILED {result.get('error')}", file=sys.stderr, flush=True)
+            rows.append({"minutes": minutes, "audio_s": audio_s, "wer": wer, "result": result})
+    load_end = report.load_average()
+    markdown = render(args, rows, load_start, load_end)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown, encoding="utf-8")
+    raw = {"argv": sys.argv[1:], "load_start": load_start, "load_end": load_end, "rows": rows}
+    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(markdown)
+    return 0 if all(d["result"].get("ok") for d in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
