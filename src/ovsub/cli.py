@@ -207,6 +207,8 @@ def _process_one(
         local = str(download.fetch(source, audio_only=not (args.embed or args.burn)))
     results = []
     written: list[Path] = []
+    # Outputs go next to a local input, or into the current folder for a link (never into the download cache).
+    out_dir = args.output_dir or (None if local == source else ".")
     for task in args.task:
         bar = _Progress(f"{Path(local).name} ({task})", show)
         try:
@@ -216,30 +218,31 @@ def _process_one(
         finally:
             bar.close()
         tag = "en" if task == "translate" and len(args.task) > 1 else None
-        out_dir = args.output_dir or (None if local == source else ".")
-        written.extend(pipeline.write_outputs(subs, source if "://" in source else local, args.format, out_dir, tag, args.karaoke).values())
+        written.extend(pipeline.write_outputs(subs, source, args.format, out_dir, tag, args.karaoke).values())
         results.append(subs)
     if args.embed or args.burn:
-        written.extend(_video_outputs(local, results, args))
+        written.extend(_video_outputs(local, source, results, args, out_dir))
     return written
 
 
-def _video_outputs(video: str, results: list[Any], args: argparse.Namespace) -> list[Path]:
+def _video_outputs(
+    video: str, source: str, results: list[Any], args: argparse.Namespace, out_dir: str | None
+) -> list[Path]:
     """The video again with soft subtitle tracks (--embed) and/or subtitles drawn on it (--burn)."""
     from ovsub import mux, pipeline
 
-    out_dir = Path(args.output_dir) if args.output_dir else None
     tracks = []
     for i, subs in enumerate(results):
-        srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, video, ["srt"], args.output_dir, subs.task)["srt"]
+        srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, source, ["srt"], out_dir, subs.task)["srt"]
         kind = "translation" if subs.task == "translate" else "transcription"
         language = subs.language or "und"
         title = f"{mux.language_name(language)} ({kind})" if language != "und" else kind
         tracks.append(mux.SubtitleTrack(path=Path(srt), language=language, title=title, default=i == 0))
 
     def target(suffix: str) -> Path:
-        default = mux.default_output(Path(video), suffix)
-        return out_dir / default.name if out_dir else default
+        name = pipeline.output_path(source, out_dir, "x").with_suffix("").name  # the input's stem
+        folder = Path(out_dir) if out_dir else Path(video).parent
+        return folder / f"{name}.{suffix}{Path(video).suffix}"
 
     written = []
     if args.embed:
