@@ -19,6 +19,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,web,download,bench]'
+# This machine's pip configuration names local indexes that may be absent; their warnings are noise.
+quiet_pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet_pip install -q --upgrade pip
+quiet_pip install -q -e '.[dev,web,download,bench]'
 echo "setup: ready (.venv)" >&2
