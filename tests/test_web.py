@@ -1,0 +1,608 @@
+"""The web app's REST API, in-process with FastAPI's TestClient, running real jobs on real clips.
+
+Jobs use Whisper base with greedy decoding on clips of about 2 s, so each takes a few seconds.
+Links are served by an http.server on 127.0.0.1 (the app is made with allow_private_urls for
+those tests); one path holds its answer until a test lets it go, so a job can be kept "running"
+for as long as a test needs, without sleeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the web app needs: pip install 'ovsub[web]'")
+pytest.importorskip("python_multipart", reason="the web app needs: pip install 'ovsub[web]'")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from ovsub import mux  # noqa: E402
+from ovsub.web import WebSettings, create_app, serve  # noqa: E402
+from ovsub.web.security import UrlRefused, check_url, display_name  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, never copied in
+VIDEO = DATA / "video" / "pydub_creative_common.mp4"  # H.264 + AAC, 2.3 s: "Creative Commons"
+AUDIO = DATA / "english" / "other" / "cv_en_651325.mp3"  # MP3, 2.4 s: "Every purchase is a vote."
+SILENT_VIDEO = DATA / "video" / "moviepy_example_video_only.mp4"  # a picture and no audio track
+BASE = "http://127.0.0.1:8000"  # what the TestClient claims to be talking to (a loopback Host header)
+JOB_TIMEOUT_S = 120.0  # a job on a 2 s clip takes seconds; this only stops a hung test
+FAST = {"beam_size": "1", "model": "base"}  # greedy decoding: quick, and good enough on these clips
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.skipif(not (VIDEO.is_file() and AUDIO.is_file()), reason="shared/data clips not found"),
+]
+
+
+# --- a link server -----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _LinkServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?")[0]
+        if path.startswith("/gate/"):  # held until the test opens the gate
+            self.server.gate.wait(timeout=30)
+            path = path.removeprefix("/gate")
+        if path == "/clip.mp4":
+            self._send(200, "video/mp4", VIDEO.read_bytes())
+        elif path == "/notes.txt":
+            self._send(200, "text/plain", b"no media here, only words\n" * 50)
+        else:
+            self._send(404, "text/plain", b"not found")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _LinkServer(ThreadingHTTPServer):
+    daemon_threads = True
+    gate: threading.Event
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+@pytest.fixture(scope="module")
+def links() -> Iterator[_LinkServer]:
+    httpd = _LinkServer(("127.0.0.1", 0), _Handler)
+    httpd.gate = threading.Event()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.gate.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+# --- apps and helpers --------------------------------------------------------------------------
+
+AppFactory = Callable[..., TestClient]
+
+
+@pytest.fixture(scope="module")
+def make_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
+    """Start an app with these settings (data in a fresh folder unless given); all stop at module end."""
+    stack: list[TestClient] = []
+
+    def make(**settings: Any) -> TestClient:
+        settings.setdefault("data_dir", str(tmp_path_factory.mktemp("web")))
+        client = TestClient(create_app(WebSettings(**settings)), base_url=BASE)
+        client.__enter__()
+        stack.append(client)
+        return client
+
+    yield make
+    for client in reversed(stack):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def client(make_client: AppFactory) -> TestClient:
+    """The default app: default settings but its own data folder."""
+    return make_client()
+
+
+@pytest.fixture(scope="module")
+def private_client(make_client: AppFactory) -> TestClient:
+    """An app that may fetch links on this machine (for the local link server)."""
+    return make_client(allow_private_urls=True)
+
+
+def wait(client: TestClient, job_id: str) -> dict:
+    """The job once it has ended, whichever way."""
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['state']} after {JOB_TIMEOUT_S} s")
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait for something the server does just after answering (removing a folder, say)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def upload(client: TestClient, path: Path, name: str | None = None, **fields: str) -> Any:
+    with path.open("rb") as f:
+        return client.post("/api/jobs", files={"file": (name or path.name, f)}, data={**FAST, **fields})
+
+
+def job_folders(client: TestClient) -> list[Path]:
+    return sorted((client.app.state.data_dir / "jobs").iterdir())  # type: ignore[attr-defined]
+
+
+def detail(response: Any) -> str:
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"], body
+    return body["detail"]
+
+
+@pytest.fixture(scope="module")
+def video_job(client: TestClient) -> dict:
+    """The video clip, transcribed and translated, uploaded under a hostile file name."""
+    response = upload(client, VIDEO, name="../../etc/passwd", task="both", language="en")
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/api/jobs/{response.json()['id']}"
+    return wait(client, response.json()["id"])
+
+
+# --- the page and the schema -------------------------------------------------------------------
+
+
+def test_page_and_its_files_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="file"' in page.text and "/static/app.js" in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert set(paths["/api/jobs"]) == {"get", "post"}
+    assert set(paths["/api/jobs/{job_id}"]) == {"get", "delete"}
+    for path in ("/media", "/subtitles/{task}.{fmt}", "/video", "/cancel"):
+        assert f"/api/jobs/{{job_id}}{path}" in paths
+    body = paths["/api/jobs"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert "url" in body["application/json"]["schema"]["properties"]
+
+
+def test_config_tells_the_page_what_it_may_offer(client: TestClient) -> None:
+    config = client.get("/api/config").json()
+    assert config["models"] == ["base", "tiny.en"] and config["english_only_models"] == ["tiny.en"]
+    assert {"code": "de", "name": "German"} in config["languages"]
+    assert config["max_upload_bytes"] == WebSettings().max_upload_bytes
+    assert config["token_required"] is False
+
+
+# --- a video job from start to finish ----------------------------------------------------------
+
+
+def test_video_job_makes_both_tracks(video_job: dict) -> None:
+    assert video_job["state"] == "done", video_job["error"]
+    assert video_job["progress"] == 1.0 and video_job["eta_s"] is None and video_job["error"] is None
+    assert video_job["media"]["kind"] == "video" and video_job["media"]["content_type"] == "video/mp4"
+    assert [r["task"] for r in video_job["results"]] == ["transcribe", "translate"]
+    assert [r["label"] for r in video_job["results"]] == ["English (transcription)", "English (translation)"]
+    assert all(r["cues"] > 0 for r in video_job["results"])
+    assert video_job["started_at"] <= video_job["finished_at"]
+    assert video_job["options"]["tasks"] == ["transcribe", "translate"] and video_job["options"]["language"] == "en"
+
+
+def test_subtitles_come_in_every_format(client: TestClient, video_job: dict) -> None:
+    files = video_job["results"][0]["files"]
+    srt = client.get(files["srt"])
+    assert srt.status_code == 200 and srt.headers["content-type"].startswith("application/x-subrip")
+    assert "00:00:0" in srt.text and "," in srt.text.splitlines()[1] and "creative" in srt.text.lower()
+    vtt = client.get(files["vtt"])
+    assert vtt.headers["content-type"].startswith("text/vtt") and vtt.text.startswith("WEBVTT")
+    data = client.get(files["json"]).json()
+    assert data["segments"] and data["segments"][0]["words"]
+    download = client.get(files["srt"], params={"download": 1})
+    assert download.headers["content-disposition"].startswith("attachment") and "passwd.en.srt" in download.headers[
+        "content-disposition"
+    ]
+    translated = client.get(video_job["results"][1]["files"]["vtt"], params={"download": 1})
+    assert translated.text.startswith("WEBVTT") and "passwd.en.translation.vtt" in translated.headers[
+        "content-disposition"
+    ]
+
+
+def test_media_is_served_with_ranges_for_seeking(client: TestClient, video_job: dict) -> None:
+    url = video_job["media"]["url"]
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.content == VIDEO.read_bytes()
+    assert whole.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == VIDEO.read_bytes()[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{VIDEO.stat().st_size}"
+
+
+def test_video_with_embedded_tracks(client: TestClient, video_job: dict, tmp_path: Path) -> None:
+    response = client.get(video_job["video_url"])
+    assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
+    assert 'filename="passwd.subtitled.mp4"' in response.headers["content-disposition"]
+    saved = tmp_path / "subtitled.mp4"
+    saved.write_bytes(response.content)
+    subtitle_streams = [s for s in mux.probe(saved, geometry=False) if s.kind == "subtitle"]
+    assert [s.codec for s in subtitle_streams] == ["mov_text", "mov_text"]
+    assert [s.title for s in subtitle_streams] == ["English (transcription)", "English (translation)"]
+
+
+def test_a_hostile_file_name_is_only_text(client: TestClient, video_job: dict) -> None:
+    assert video_job["name"] == "passwd"
+    folder = client.app.state.data_dir / "jobs" / video_job["id"]  # type: ignore[attr-defined]
+    names = sorted(p.name for p in folder.iterdir())
+    assert "media.mp4" in names and "subtitled.mp4" in names and "job.json" in names
+    assert all(n.startswith(("media.", "subtitled.", "job.json")) for n in names), names
+    data_dir = client.app.state.data_dir  # type: ignore[attr-defined]
+    assert not any("passwd" in p.name or p.name == "etc" for p in data_dir.parent.rglob("*"))
+
+
+def test_jobs_are_listed_newest_first(client: TestClient, video_job: dict) -> None:
+    jobs = client.get("/api/jobs").json()["jobs"]
+    assert video_job["id"] in [j["id"] for j in jobs]
+    created = [j["created_at"] for j in jobs]
+    assert created == sorted(created, reverse=True)
+
+
+# --- audio and links ---------------------------------------------------------------------------
+
+
+def test_audio_only_job_has_no_video(client: TestClient) -> None:
+    response = upload(client, AUDIO, task="transcribe", language="auto")
+    assert response.status_code == 202, response.text
+    job = wait(client, response.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["media"]["kind"] == "audio" and job["media"]["content_type"] == "audio/mpeg"
+    assert job["results"][0]["language"] == "en" and job["video_url"] is None
+    assert "vote" in client.get(job["results"][0]["files"]["srt"]).text.lower()
+    no_video = client.get(f"/api/jobs/{job['id']}/video")
+    assert no_video.status_code == 404 and "audio only" in detail(no_video)
+    no_translation = client.get(f"/api/jobs/{job['id']}/subtitles/translate.vtt")
+    assert no_translation.status_code == 404 and "did not translate" in detail(no_translation)
+
+
+def test_link_job_and_the_server_survives_a_failed_one(private_client: TestClient, links: _LinkServer) -> None:
+    bad = private_client.post("/api/jobs", json={"url": links.url("/notes.txt"), **FAST})
+    assert bad.status_code == 202, bad.text
+    failed = wait(private_client, bad.json()["id"])
+    assert failed["state"] == "failed" and "no audio or video" in failed["error"]
+    assert str(private_client.app.state.data_dir) not in failed["error"]  # type: ignore[attr-defined]
+
+    good = private_client.post("/api/jobs", data={"url": links.url("/clip.mp4"), "language": "en", **FAST})
+    assert good.status_code == 202, good.text
+    job = wait(private_client, good.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["name"] == "clip.mp4" and job["url"] == links.url("/clip.mp4")
+    assert job["media"]["kind"] == "video" and job["video_url"]
+    folder = private_client.app.state.data_dir / "jobs" / job["id"]  # type: ignore[attr-defined]
+    assert not (folder / "download").exists() and (folder / "media.mp4").is_file()
+
+
+def test_links_to_this_machine_are_refused_by_default(client: TestClient, links: _LinkServer) -> None:
+    response = client.post("/api/jobs", json={"url": links.url("/clip.mp4")})
+    assert response.status_code == 400 and "loopback" in detail(response)
+    for url, words in [
+        ("http://localhost:9/a.mp4", "loopback"),
+        ("http://[::1]/a.mp4", "loopback"),
+        ("http://10.1.2.3/a.mp4", "private"),
+        ("http://192.168.0.10/a.mp4", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://0.0.0.0/", "address"),
+        ("http://[::ffff:127.0.0.1]/a.mp4", "loopback"),
+        ("ftp://example.org/a.mp4", "http"),
+        ("file:///etc/passwd", "http"),
+        ("http://user:pw@example.org/a.mp4", "password"),
+    ]:
+        refused = client.post("/api/jobs", data={"url": url})
+        assert refused.status_code == 400, (url, refused.text)
+        assert words in detail(refused), (url, detail(refused))
+    assert not job_folders(client) or all((f / "job.json").exists() for f in job_folders(client))
+
+
+def test_check_url_accepts_public_addresses_without_a_network() -> None:
+    assert check_url("https://93.184.216.34/talk.mp4") == "https://93.184.216.34/talk.mp4"
+    with pytest.raises(UrlRefused, match="private"):
+        check_url("http://172.16.0.1/x")
+    assert check_url("http://127.0.0.1/x", allow_private=True) == "http://127.0.0.1/x"
+    assert display_name("..\\..\\boot.ini") == "boot.ini" and display_name("\x00/.") == "upload"
+
+
+# --- bad requests ------------------------------------------------------------------------------
+
+
+def test_non_media_upload_is_415_and_leaves_nothing(client: TestClient, tmp_path: Path) -> None:
+    before = job_folders(client)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    response = upload(client, text, name="../../etc/passwd")
+    assert response.status_code == 415 and "not audio or video" in detail(response)
+    assert detail(response).startswith("passwd:") and str(tmp_path) not in detail(response)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert upload(client, empty).status_code == 422
+    assert job_folders(client) == before
+
+
+def test_media_without_audio_is_422(client: TestClient) -> None:
+    response = upload(client, SILENT_VIDEO)
+    assert response.status_code == 422 and "no audio" in detail(response)
+
+
+def test_upload_limit_is_413_while_streaming(make_client: AppFactory) -> None:
+    small = make_client(max_upload_bytes=100_000)  # the clip is 266 KB
+    response = upload(small, VIDEO)
+    assert response.status_code == 413 and "limit" in detail(response)
+
+    boundary = "ovsubtestboundary"
+
+    def body() -> Iterator[bytes]:  # a generator: sent chunked, with no Content-Length to trust
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        data = VIDEO.read_bytes()
+        for start in range(0, len(data), 16_384):
+            yield data[start : start + 16_384]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    chunked = small.post("/api/jobs", content=body(), headers=multipart)
+    assert chunked.status_code == 413 and "the file is larger than the upload limit" in detail(chunked)
+    assert job_folders(small) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"task": "dance"}, "task"),
+        ({"beam_size": "0"}, "beam_size"),
+        ({"max_lines": "9"}, "max_lines"),
+        ({"max_line_chars": "many"}, "max_line_chars"),
+        ({"max_cps": "-3"}, "max_cps"),
+        ({"language": "xx"}, "language"),
+        ({"model": "large-v3"}, "model must be one of"),
+        ({"model": "/etc"}, "model must be one of"),
+        ({"model": "tiny.en", "task": "translate"}, "English-only"),
+        ({"model": "tiny.en", "language": "de"}, "English-only"),
+        ({"colour": "red"}, "unknown option"),
+    ],
+)
+def test_bad_options_are_422(client: TestClient, fields: dict[str, str], words: str) -> None:
+    before = job_folders(client)
+    response = upload(client, VIDEO, **fields)
+    assert response.status_code == 422 and words in detail(response), response.text
+    assert job_folders(client) == before
+
+
+def test_file_and_link_together_or_neither_are_422(client: TestClient) -> None:
+    both = upload(client, VIDEO, url="https://example.org/a.mp4")
+    assert both.status_code == 422 and "not both" in detail(both)
+    neither = client.post("/api/jobs", json={"task": "transcribe"})
+    assert neither.status_code == 422 and "file" in detail(neither)
+
+
+def test_malformed_bodies(client: TestClient) -> None:
+    plain = client.post("/api/jobs", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and "multipart" in detail(plain)
+    broken = client.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and "JSON" in detail(broken)
+    listed = client.post("/api/jobs", json=["https://example.org/a.mp4"])
+    assert listed.status_code == 400
+    no_boundary = client.post("/api/jobs", content=b"x", headers={"Content-Type": "multipart/form-data"})
+    assert no_boundary.status_code == 400 and "boundary" in detail(no_boundary)
+
+
+def test_unknown_jobs_are_404(client: TestClient) -> None:
+    for method, path in [
+        ("GET", "/api/jobs/0123456789abcdef"),
+        ("GET", "/api/jobs/nope/media"),
+        ("GET", "/api/jobs/nope/subtitles/transcribe.srt"),
+        ("GET", "/api/jobs/nope/video"),
+        ("POST", "/api/jobs/nope/cancel"),
+        ("DELETE", "/api/jobs/nope"),
+        ("GET", "/api/jobs/..%2F..%2Fetc%2Fpasswd"),
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["detail"]
+
+
+def test_bad_subtitle_names_are_404(client: TestClient, video_job: dict) -> None:
+    base = f"/api/jobs/{video_job['id']}/subtitles"
+    for name, words in [("transcribe.exe", "format"), ("dance.vtt", "task"), ("transcribe.ass", "format")]:
+        response = client.get(f"{base}/{name}")
+        assert response.status_code == 404 and words in detail(response), name
+
+
+# --- token, host and origin --------------------------------------------------------------------
+
+
+def test_token_is_required_when_set(make_client: AppFactory) -> None:
+    locked = make_client(token="correct-horse-battery")
+    assert locked.get("/api/jobs").status_code == 401
+    refused = locked.get("/api/jobs", headers={"Authorization": "Bearer wrong-token"})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer" and detail(refused)
+    assert locked.get("/api/jobs", headers={"Authorization": "Bearer correct-horse-battery"}).status_code == 200
+    assert locked.get("/api/jobs", params={"token": "correct-horse-battery"}).status_code == 200
+    assert upload(locked, VIDEO).status_code == 401
+    assert locked.get("/").status_code == 200  # the page itself holds no data; it asks for the token
+    assert locked.get("/api/config").json()["token_required"] is True
+
+
+def test_other_hosts_and_origins_are_refused(client: TestClient) -> None:
+    rebound = client.get("/api/jobs", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400 and "host name" in detail(rebound)
+    link = {"url": "https://example.org/a.mp4"}
+    cross = client.post("/api/jobs", json=link, headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403 and detail(cross)
+    same = client.post("/api/jobs", json={"task": "dance"}, headers={"Origin": BASE})
+    assert same.status_code == 422  # got past the guard, to the options check
+
+
+# --- queue, cancel, delete, retention ----------------------------------------------------------
+
+
+def test_queue_limit_cancel_and_delete(make_client: AppFactory, links: _LinkServer) -> None:
+    app = make_client(allow_private_urls=True, workers=1, max_queue=1)
+    links.gate.clear()
+    try:
+        held = app.post("/api/jobs", json={"url": links.url("/gate/clip.mp4"), **FAST}).json()
+        eventually(lambda: app.get(f"/api/jobs/{held['id']}").json()["stage"] == "downloading")
+
+        busy = app.get(f"/api/jobs/{held['id']}/subtitles/transcribe.srt")
+        assert busy.status_code == 409 and "running" in detail(busy)
+        assert app.get(f"/api/jobs/{held['id']}/media").status_code == 409  # not downloaded yet
+
+        waiting = upload(app, VIDEO)
+        assert waiting.status_code == 202 and waiting.json()["queue_position"] == 1
+        full = upload(app, VIDEO)
+        assert full.status_code == 429 and "waiting" in detail(full)
+        assert len(job_folders(app)) == 2
+
+        dropped = app.post(f"/api/jobs/{waiting.json()['id']}/cancel")
+        assert dropped.status_code == 202 and dropped.json()["state"] == "cancelled"
+        stopping = app.post(f"/api/jobs/{held['id']}/cancel")
+        assert stopping.status_code == 202 and stopping.json()["state"] == "running"
+    finally:
+        links.gate.set()
+    stopped = wait(app, held["id"])
+    assert stopped["state"] == "cancelled" and stopped["results"] == []
+    again = app.post(f"/api/jobs/{held['id']}/cancel")
+    assert again.status_code == 409 and "already ended" in detail(again)
+    no_video = app.get(f"/api/jobs/{held['id']}/video")
+    assert no_video.status_code == 404 and "cancelled" in detail(no_video)
+
+    folder = app.app.state.data_dir / "jobs" / held["id"]  # type: ignore[attr-defined]
+    assert folder.is_dir()
+    assert app.delete(f"/api/jobs/{held['id']}").status_code == 204
+    assert app.get(f"/api/jobs/{held['id']}").status_code == 404 and not folder.exists()
+
+
+def test_retention_and_restart(make_client: AppFactory, links: _LinkServer, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app = make_client(data_dir=str(data_dir), allow_private_urls=True, max_jobs=2, workers=1)
+    ids = []
+    for _ in range(3):  # links that fail fast: retention counts every finished job
+        ids.append(app.post("/api/jobs", json={"url": links.url("/notes.txt")}).json()["id"])
+        assert wait(app, ids[-1])["state"] == "failed"
+    listed = [j["id"] for j in app.get("/api/jobs").json()["jobs"]]
+    assert listed == [ids[2], ids[1]]
+    eventually(lambda: sorted(p.name for p in (data_dir / "jobs").iterdir()) == sorted(ids[1:]))
+
+    # A later server finds the jobs again; one that ended long ago goes, one left "running" is failed.
+    app.__exit__(None, None, None)
+    old, unfinished = (data_dir / "jobs" / ids[1] / "job.json"), (data_dir / "jobs" / ids[2] / "job.json")
+    record = json.loads(old.read_text())
+    record["finished_at"] = time.time() - 30 * 24 * 3600
+    old.write_text(json.dumps(record))
+    record = json.loads(unfinished.read_text())
+    record.update(state="running", stage="transcribing", finished_at=None)
+    unfinished.write_text(json.dumps(record))
+    (data_dir / "jobs" / "stray").mkdir()
+    os.utime(data_dir / "jobs" / "stray", (0, 0))
+
+    again = make_client(data_dir=str(data_dir))
+    jobs = again.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in jobs] == [ids[2]]
+    assert jobs[0]["state"] == "failed" and "server stopped" in jobs[0]["error"]
+    assert sorted(p.name for p in (data_dir / "jobs").iterdir()) == [ids[2]]
+
+
+# --- ovsub serve -------------------------------------------------------------------------------
+
+
+def _serve_args(**overrides: Any) -> argparse.Namespace:
+    values = dict(host="127.0.0.1", port=8000, data_dir=None, token=None, allow_private_urls=False,
+                  model="base", cache_dir=None)  # fmt: skip
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_serve_refuses_to_listen_beyond_localhost_without_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve(_serve_args(host="0.0.0.0")) == 2
+    assert "without an access token" in capsys.readouterr().err
+    assert serve(_serve_args(token="short")) == 2
+    assert "at least 8" in capsys.readouterr().err
+
+
+def test_serve_says_when_the_port_is_taken(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert serve(_serve_args(port=taken.getsockname()[1], data_dir=str(tmp_path))) == 1
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_serve_prints_its_address_and_answers(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-c", "import sys; from ovsub.cli import main; sys.exit(main(sys.argv[1:]))",
+               "serve", "--port", str(port), "--data-dir", str(tmp_path), "--model", "tiny.en"]  # fmt: skip
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert f"serving on http://127.0.0.1:{port}/" in first
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                config = httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        assert config["default_model"] == "tiny.en" and config["models"] == ["base", "tiny.en"]
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=20)
+    # uvicorn shuts down, then raises the signal again, so the exit status says SIGTERM
+    assert process.returncode in (0, -15) and "Traceback" not in rest, rest
