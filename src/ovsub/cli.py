@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-private-urls", action="store_true", help="allow links to private network addresses")
     s.add_argument("--model", default="base")
     s.add_argument("--cache-dir")
+    s.add_argument("--no-token", action="store_true", help="listen beyond localhost without a token (trusted networks only)")
+    s.add_argument("--workers", type=int, help="jobs run at once (default 2)")
+    s.add_argument("--max-queue", type=int, help="waiting jobs at most; more get HTTP 429 (default 8)")
+    s.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 1024)")
+    s.add_argument("--max-jobs", type=int, help="finished jobs kept (default 50)")
+    s.add_argument("--max-age-hours", type=float, help="delete finished jobs after this many hours (default 168)")
     return parser
 
 
