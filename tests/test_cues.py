@@ -22,6 +22,7 @@ from ovsub.cues import (
     place_in_time,
     split_by_pause,
     split_long_words,
+    clamp_stretched_starts,
     split_to_fit,
     text_width,
     to_ms,
@@ -43,8 +44,36 @@ def words_of(text: str, start_s: float = 0.0, word_s: float = 0.3, gap_s: float 
     return tuple(out)
 
 
+def timed(spec: str) -> tuple[Word, ...]:
+    """Words written as ``text@start-end`` in milliseconds ("He@276-636 hoped@636-936"); "+" glues a piece on."""
+    out = []
+    for item in spec.split():
+        text, _, span = item.rpartition("@")
+        start, end = (int(t) / 1000 for t in span.split("-"))
+        out.append(Word(start, end, text[1:] if text.startswith("+") else " " + text))
+    return tuple(out)
+
+
+# What the model heard at the start of LibriSpeech test-clean 1089-134686-0000 (English, derived long file).
+STEW = timed(
+    "He@276-636 hoped@636-936 there@936-1116 would@1116-1276 be@1276-1436 stew@1436-1736 for@1736-1976 "
+    "dinner,@1976-2216 turnips@2656-2996 and@2996-3196 carrots,@3196-3536 and@3816-3936 bruised@3936-4356 "
+    "potatoes,@4356-4776 and@5076-5156 fat@5156-5476 mutton@5476-5996 pieces@5996-6336 to@6336-6616 be@6616-6756 "
+    "ladled@6756-7176 out@7176-7436 in@7436-7676 thick,@7676-8036 peppered@8296-8636 flower@8636-8956 "
+    "+-fatten@8956-9516 sauce.@9516-9896"
+)
+STUFF = timed(
+    "Stuff@11646-12146 it@12146-12306 into@12306-12566 you,@12566-12786 his@13006-13166 belly@13166-13466 "
+    "counseled@13466-14066 him.@14066-14166"
+)
+
+
 def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
+
+
+def _core_of(shown: str) -> str:
+    return shown.strip(".,;:!?\"'").lower()
 
 
 def test_docstring_examples():
@@ -214,6 +243,39 @@ def test_split_to_fit_avoids_a_dangling_short_word_and_a_trailing_article():
     for chunk in split_to_fit(words, CueOptions(max_line_chars=20, max_lines=1)):
         assert chunk[-1].text.strip().lower() not in ARTICLES
         assert len(chunk) > 1
+
+
+def test_split_to_fit_cuts_more_cues_rather_than_break_the_reading_speed():
+    # Two cues of 82 and 78 characters would leave the first 7 ms short of its 4.824 s reading time (the next cue
+    # starts 300 ms after "potatoes," and the lead-in gives only 100 ms); the 160 characters over 10 s of speech
+    # read comfortably as three cues.
+    segments = [Segment(0, 0.276, 9.896, "", words=STEW), Segment(1, 11.646, 14.166, "", words=STUFF)]
+    cues = build_cues(segments, language="en")
+    assert check_cues(cues) == []
+    assert len([c for c in cues if c.start_ms < 11000]) == 3
+    assert [" ".join(c.lines) for c in cues][0] == "He hoped there would be stew for dinner,"
+    for cue in cues:
+        assert _core_of(cue.lines[-1].split()[-1]) not in ARTICLES
+        assert len(cue.words) > 1
+
+
+def test_a_word_stretched_over_the_pause_after_a_sentence_starts_where_it_is_spoken():
+    words = timed(
+        "of@20840-21120 the@21120-21220 brothels.@21220-21740 He@22220-23994 could@23994-24134 wait@24134-24334 "
+        "no@24334-24554 longer.@24554-24934"
+    )
+    clamped = clamp_stretched_starts(words)
+    assert [w.text for w in clamped] == [w.text for w in words]
+    assert [to_ms(w.end_s) for w in clamped] == [to_ms(w.end_s) for w in words]
+    he = clamped[3]
+    assert 23000 < to_ms(he.start_s) < 23994 and to_ms(clamped[0].start_s) == 20840
+    cues = build_cues([Segment(0, 20.84, 24.934, "", words=words)])
+    assert [c.lines for c in cues] == [("of the brothels.",), ("He could wait no longer.",)]
+    assert cues[1].start_ms >= to_ms(he.start_s) - CueOptions().lead_in_ms
+    assert check_cues(cues) == []
+    # Inside a sentence a long word is left alone, as is a short one after a sentence end.
+    drawl = timed("ask@3318-3718 not@3718-4218 what@4218-5520 your@5520-5760 country.@5760-6220 Ask@6400-6700")
+    assert clamp_stretched_starts(drawl) == drawl
 
 
 # -- place_in_time ----------------------------------------------------------------------------------------------

@@ -5,11 +5,14 @@ This module regroups the words into cues that follow the Netflix timed-text styl
 :class:`~ovsub.options.CueOptions`. Each step is a small pure function over tuples of :class:`~ovsub.types.Word`,
 so it can be tested and reused on its own::
 
-    words  --split_by_pause-->  groups  --split_to_fit-->  chunks  --break_lines-->  lines
-                                                                  --place_in_time-->  Cue (integer ms)
+    words  --clamp_stretched_starts-->  words  --split_by_pause-->  groups  --split_to_fit-->  chunks
+    chunks  --break_lines-->  lines
+            --place_in_time-->  Cue (integer ms)
 
 Word conventions (what Whisper writes): a word's leading space means "a space goes before me"; a word without one
-is glued to the word before it. Times are rounded to integer milliseconds once, with :func:`to_ms`.
+is glued to the word before it. Times are rounded to integer milliseconds once, with :func:`to_ms`. Whisper often
+starts the first word of a sentence when the silence before it starts; :func:`clamp_stretched_starts` moves such
+a start to where the word plausibly begins, and the cues (and their words) use that time.
 
 Hard and soft limits. These always hold for the output of :func:`build_cues`:
 
@@ -17,7 +20,8 @@ Hard and soft limits. These always hold for the output of :func:`build_cues`:
 - at most ``max_duration_ms`` on screen; end after start; starts strictly increasing; at least ``min_gap_ms``
   between one cue's end and the next one's start (so never overlapping);
 - no cue spans a pause between consecutive words longer than ``max_pause_ms``;
-- a cue starts no earlier than ``lead_in_ms`` before its first word (and never before 0);
+- a cue starts no earlier than ``lead_in_ms`` before its first word (and never before 0; "its first word" as
+  the cue's ``words`` carry it, after :func:`clamp_stretched_starts`);
 - every word is shown, once, in order (words of only whitespace are dropped; a word wider than a line is cut
   into pieces of ``max_line_chars``, the last resort).
 
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -54,6 +59,7 @@ __all__ = [
     "build_cues",
     "break_lines",
     "check_cues",
+    "clamp_stretched_starts",
     "min_display_ms",
     "options_for_language",
     "place_in_time",
@@ -90,12 +96,21 @@ PAUSE_BONUS = 1.0  # taken off a cue split in proportion to the pause there (up 
 
 CUE_COST = 1.0  # each extra cue: fewer, fuller cues flicker less
 SLACK_WEIGHT = 1.0  # times (unused share of a cue's capacity)**2: balances the lengths of neighbouring cues
-READING_WEIGHT = 3.0  # times (missing share of a cue's reading time)**2: give more text to cues with more time
+# A cue that cannot stay up for its reading time (or the minimum duration) wherever place_in_time puts it. It costs
+# more than any split but one after an article or inside a word, so more, shorter cues win when they can be read.
+# When no split helps (speech denser than anyone can read), the fewest and least overfull such cues win.
+TOO_FAST_COST = 12.0
+READING_WEIGHT = 20.0  # times the missing share of such a cue's reading time: 10 % short costs a plain split more
 LAYOUT_WEIGHT = 0.5  # how much a cue's own line layout counts when choosing where to split
 DANGLING_COST = 2.0  # a cue, or a line, made of a single short word
 SHORT_WORD_CHARS = 4  # "so", "and", "I'm": short enough to dangle
 TOP_HEAVY_WEIGHT = 3.0  # times (deviation from an even split)**2 when an upper line is the longer one
 BOTTOM_HEAVY_WEIGHT = 1.0  # the same when the lower line is the longer one (a pyramid reads better)
+
+# A sentence's first word lasting longer than both of these has its start moved later (clamp_stretched_starts).
+STRETCH_MEDIAN_FACTOR = 2.0  # times the median word of the transcript (taken as at most STRETCH_MEDIAN_CAP_MS)
+STRETCH_MEDIAN_CAP_MS = 700  # a transcript of slow words still doubts a word over twice this
+STRETCH_MS_PER_CHAR = 120  # per character shown: long words take long to say (about 8 characters a second)
 
 # Characters that take no column on screen: combining marks (Thai vowels and tones, accents) and invisible formats.
 _ZERO_WIDTH_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
@@ -357,6 +372,36 @@ def split_long_words(words: Sequence[Word], max_line_chars: int) -> tuple[Word, 
     return tuple(out)
 
 
+def clamp_stretched_starts(words: Sequence[Word], keep: frozenset[int] = frozenset()) -> tuple[Word, ...]:
+    """Move the start of a sentence's first word later when it lasts implausibly long.
+
+    Whisper's word timing tends to start the word after a sentence end where the silence before it starts: in
+    LibriSpeech a two-letter "He" can last 1.8 s. A cue built on that shows up early, and the silence it
+    swallows is missing from :func:`split_by_pause` and from the reading time of the cue before. Such a word
+    (one following a sentence end) lasting longer than twice the median word and longer than
+    :data:`STRETCH_MS_PER_CHAR` per character is shortened to the longer of those two, from its start: its end,
+    where the next word takes over, is the reliable side. Other words keep their times (a long one inside a
+    sentence may be a real drawl; the first one is bounded by the speech region decoded), as do the words whose
+    ``id`` is in ``keep``.
+
+    >>> words = [Word(0.0, 0.3, " Stop."), Word(0.3, 2.3, " He"), Word(2.3, 2.6, " ran."), Word(2.6, 2.9, " Go")]
+    >>> [(w.text, to_ms(w.start_s)) for w in clamp_stretched_starts(words)]
+    [(' Stop.', 0), (' He', 1700), (' ran.', 2300), (' Go', 2600)]
+    """
+    timed = [to_ms(w.end_s) - to_ms(w.start_s) for w in words if id(w) not in keep]
+    if not timed:
+        return tuple(words)
+    typical_ms = STRETCH_MEDIAN_FACTOR * min(statistics.median(timed), STRETCH_MEDIAN_CAP_MS)
+    out: list[Word] = []
+    for i, word in enumerate(words):
+        starts_sentence = i > 0 and _ends_sentence(_display(words[i - 1]))
+        limit_ms = max(typical_ms, STRETCH_MS_PER_CHAR * text_width(_display(word)))
+        if starts_sentence and id(word) not in keep and to_ms(word.end_s) - to_ms(word.start_s) > limit_ms:
+            word = replace(word, start_s=word.end_s - limit_ms / 1000)
+        out.append(word)
+    return tuple(out)
+
+
 def _collect_words(
     segments: Iterable[Segment], language: str | None, max_line_chars: int
 ) -> tuple[tuple[Word, ...], frozenset[int]]:
@@ -604,10 +649,13 @@ def split_to_fit(
     picks the cheapest: splits after sentences beat splits after commas, which beat splits before conjunctions
     and prepositions, which beat other splits; a split after an article, or one leaving a single short word as
     a cue, is avoided; shorter pauses between words are preferred places; neighbouring cues get balanced lengths,
-    and a cue gets no more text than it has time to be read (``tail_room_ms`` is the time free after the last
-    word, by default ``max_pause_ms - min_gap_ms``). Words wider than a line come back cut into pieces.
+    and a cue gets no more text than it has time to be read: when the run's cues would otherwise break
+    ``max_cps``, it is cut into more, shorter ones. A cue's time is what :func:`place_in_time` can give it: from
+    its first word (or ``lead_in_ms`` earlier, after the previous cue's own minimum) to ``min_gap_ms`` before the
+    next cue's first word, or up to ``tail_room_ms`` after the last word (by default ``max_pause_ms -
+    min_gap_ms``). Words wider than a line come back cut into pieces.
 
-    >>> words = [Word(i * 0.3, i * 0.3 + 0.25, " " + t) for i, t in enumerate(
+    >>> words = [Word(i * 0.4, i * 0.4 + 0.3, " " + t) for i, t in enumerate(
     ...     "We went to the market early. Then we walked along the river and talked for hours about nothing.".split())]
     >>> [" ".join(w.text.strip() for w in chunk) for chunk in split_to_fit(words, CueOptions(max_lines=1))]
     ['We went to the market early.', 'Then we walked along the river', 'and talked for hours about nothing.']
@@ -618,10 +666,18 @@ def split_to_fit(
         return ()
     if tail_room_ms is None:
         tail_room_ms = options.max_pause_ms - options.min_gap_ms
-    return _split(_Run(words, rules), options, tail_room_ms)
+    return _split(_Run(words, rules), options, tail_room_ms)[0]
 
 
-def _split(run: _Run, options: CueOptions, tail_room_ms: int) -> tuple[tuple[Word, ...], ...]:
+def _split(
+    run: _Run, options: CueOptions, tail_room_ms: int, free_from_ms: int = 0
+) -> tuple[tuple[tuple[Word, ...], ...], int]:
+    """The cheapest cues for ``run`` (see :func:`split_to_fit`), and the moment after them a next cue may start.
+
+    ``free_from_ms`` is the earliest moment the first cue may start (the previous cue's end, plus the gap).
+    Where a cue may start depends on how long the cue before it must stay, so each best split up to a word
+    carries that moment along.
+    """
     words, n = run.words, len(run.words)
     starts_ms = [to_ms(w.start_s) for w in words]
     ends_ms = [to_ms(w.end_s) for w in words]
@@ -636,6 +692,7 @@ def _split(run: _Run, options: CueOptions, tail_room_ms: int) -> tuple[tuple[Wor
 
     best = [math.inf] * (n + 1)
     back = [0] * (n + 1)
+    free = [free_from_ms] * (n + 1)  # free[a]: earliest start of a cue at word a, after the best cues before it
     best[0] = 0.0
     for a in range(n):
         base = best[a] + (split_cost[a] if a else 0.0)
@@ -652,22 +709,28 @@ def _split(run: _Run, options: CueOptions, tail_room_ms: int) -> tuple[tuple[Wor
             cost = base + CUE_COST + SLACK_WEIGHT * (1 - min(width, capacity) / capacity) ** 2
             room_end = starts_ms[b] - options.min_gap_ms if b < n else last_end + tail_room_ms
             need = _need_ms(width, options)
-            available = max(0, room_end - first_start)
+            start = first_start
+            if room_end - start < need:  # as place_in_time does: the lead-in only for a cue that needs it
+                start = min(first_start, max(first_start - options.lead_in_ms, free[a], 0))
+            available = max(0, room_end - start)
             if available < need:
-                cost += READING_WEIGHT * ((need - available) / need) ** 2
+                cost += TOO_FAST_COST + READING_WEIGHT * (need - available) / need
             if b - a == 1 and n > 1 and run.widths[a] <= SHORT_WORD_CHARS:
                 cost += DANGLING_COST
             if lines > 1:
                 cost += LAYOUT_WEIGHT * run.best_layout(a, b, line, options.max_lines, lines)[0]
             if cost < best[b]:
                 best[b], back[b] = cost, a
+                # The cue keeps its reading time (or its words' time) even when the next one wants a lead-in.
+                keep = min(max(start + need, last_end), start + options.max_duration_ms)
+                free[b] = keep + options.min_gap_ms
     chunks = []
     b = n
     while b:
         a = back[b]
         chunks.append(words[a:b])
         b = a
-    return tuple(reversed(chunks))
+    return tuple(reversed(chunks)), free[n]
 
 
 # -- When each cue shows --------------------------------------------------------------------------------------------
@@ -748,8 +811,10 @@ def build_cues(
     options = options_for_language(options, language)
     rules = _rules(language)
     words, untimed = _collect_words(segments, language, options.max_line_chars)
+    words = clamp_stretched_starts(words, keep=untimed)
     groups = split_by_pause(words, options.max_pause_ms)
     drafts = []
+    free_from_ms = 0
     for g, group in enumerate(groups):
         if g + 1 < len(groups):
             tail_room_ms = to_ms(groups[g + 1][0].start_s) - to_ms(group[-1].end_s) - options.min_gap_ms
@@ -757,7 +822,8 @@ def build_cues(
             tail_room_ms = options.max_duration_ms
         run = _Run(group, rules)
         offset = 0
-        for chunk in _split(run, options, tail_room_ms):
+        chunks, free_from_ms = _split(run, options, tail_room_ms, free_from_ms)
+        for chunk in chunks:
             lines = _lines_of(run, offset, offset + len(chunk), options.max_line_chars, options.max_lines)
             offset += len(chunk)
             start_ms = to_ms(chunk[0].start_s)
