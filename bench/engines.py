@@ -13,8 +13,10 @@ Only one adapter is built per process, so an engine never shares memory or threa
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +55,31 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def code_fingerprint() -> str:
+    """A short hash of ovsub's source files, so a run can tell whether the code changed between its workers."""
+    import ovsub
+
+    root = Path(ovsub.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def ir_info(name: str) -> dict[str, Any] | None:
+    """Which cached IR an ovsub engine loads: its converter version and when it was built (None for others)."""
+    family, precision = parse_name(name)
+    if family != "ovsub":
+        return None
+    from ovsub import models
+
+    entry = models.entry_dir(MODEL_NAME, precision)
+    manifest = models.read_manifest(entry) or {}
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((entry / models.MANIFEST).stat().st_mtime))
+    return {"converter": manifest.get("converter"), "built": built, "openvino": manifest.get("openvino")}
 
 
 def parse_name(name: str) -> tuple[str, str]:

@@ -182,6 +182,18 @@ def table_rows(args: argparse.Namespace, results: dict[str, Any], audio_s: float
     return header, rows
 
 
+def consistency_lines(results: dict[str, Any]) -> list[str]:
+    """Which ovsub code and IR the workers ran, and a warning if that changed during the run (shared trees do)."""
+    ok = [r for r in results.values() if r.get("ok")]
+    codes = sorted({r.get("ovsub_code") for r in ok if r.get("ovsub_code")})
+    irs = sorted({f"converter {r['ir']['converter']}, built {r['ir']['built']}" for r in ok if r.get("ir")})
+    lines = [f"- ovsub source fingerprint {', '.join(codes)}; its IR: {'; '.join(irs) or '—'}"]
+    if len(codes) > 1 or len(irs) > 1:
+        changed = {k: (r.get("ovsub_code"), r.get("ir")) for k, r in results.items() if r.get("ok")}
+        lines.append(f"- **WARNING: ovsub's code or IR changed during this run; rows are not comparable: {changed}**")
+    return lines
+
+
 def render(args: argparse.Namespace, results: dict[str, Any], audio_s: float, load_start: str, load_end: str) -> str:
     header, rows = table_rows(args, results, audio_s)
     try:
@@ -217,6 +229,7 @@ def render(args: argparse.Namespace, results: dict[str, Any], audio_s: float, lo
     ]
     notes = {r["engine"]: r["notes"] for r in results.values() if r.get("ok") and r.get("notes")}
     lines += [f"- {engine}: {note}." for engine, note in notes.items()]
+    lines += consistency_lines(results)
     lines += ["", "## Results", "", report.markdown_table(header, rows), ""]
     wer_info = next((r["wer"] for r in results.values() if r.get("ok") and r.get("wer")), None)
     lines += [

@@ -140,6 +140,8 @@ def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start
                 f"+{rss_b - rss_a:.0f} MB, of which the decoded samples account for {samples_mb:.0f} MB."
             )
     engine_note = next((d["result"].get("notes") for d in ok), None)
+    codes = sorted({str(d["result"].get("ovsub_code")) for d in ok})
+    irs = sorted({str(d["result"].get("ir")) for d in ok})
     lines = [
         "# ovsub scaling: time and memory against length",
         "",
@@ -157,6 +159,8 @@ def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start
         f"timestamps {args.word_timestamps}, VAD {args.vad}. {engine_note or ''}",
         "- One process per size; warm-up on an 11 s clip, then one timed run from the file path to the last segment "
         "(media decoding included).",
+        f"- ovsub source fingerprint {', '.join(codes)}; IR {'; '.join(irs)}"
+        + (" (**WARNING: changed during the run**)" if len(codes) > 1 or len(irs) > 1 else ""),
         "",
         "## Results",
         "",

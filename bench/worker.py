@@ -84,6 +84,8 @@ class Worker:
         self.engine = engines.make(args.engine, self.settings)
         self.load_s = time.perf_counter() - started
         self.rss_after_load_mb = current_rss_mb()
+        self.code = engines.code_fingerprint()  # what was imported, give or take an edit in the last second
+        self.ir = engines.ir_info(args.engine)
         self.runs: list[dict[str, float]] = []
         self.text = ""
         self.timed_peak_rss_mb: float | None = None
@@ -149,6 +151,8 @@ class Worker:
             "engine": self.args.engine,
             "settings": dataclasses.asdict(self.settings),
             "notes": self.engine.notes,
+            "ovsub_code": self.code,
+            "ir": self.ir,
             "audio": self.args.audio,
             "load_s": round(self.load_s, 3),
             "rss_after_load_mb": self.rss_after_load_mb,
