@@ -30,14 +30,12 @@ def main() -> None:
     wrong = []
     started = time.monotonic()
     for clip in non_english(Path(args.data)):
-        result = model.decode(
-            media.load_audio(clip.path), engine.DecodeRequest(beam_size=1, max_new_tokens=1, word_timestamps=False)
-        )
+        language = engine.detect_language(model, media.load_audio(clip.path))
         total[clip.language] += 1
-        if result.language == clip.language:
+        if language == clip.language:
             right[clip.language] += 1
         else:
-            wrong.append(f"{clip.path.relative_to(args.data)}: {clip.language} detected as {result.language}")
+            wrong.append(f"{clip.path.relative_to(args.data)}: {clip.language} detected as {language}")
     print("| language | right | clips |\n|---|---|---|")
     for lang in sorted(total):
         print(f"| {lang} | {right[lang]} | {total[lang]} |")

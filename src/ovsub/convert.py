@@ -352,7 +352,7 @@ def build_encoder(dims: Dims, weights: Weights, precision: str) -> Any:
     return ov.Model([result], [feats], "whisper_encoder")
 
 
-def build_decoder(dims: Dims, weights: Weights, precision: str) -> Any:
+def build_decoder(dims: Dims, weights: Weights, precision: str, explicit_cross_attention: bool = True) -> Any:
     """Stateful decoder with the interface OpenVINO GenAI's WhisperPipeline drives.
 
     Inputs ``input_ids`` [B, S], ``encoder_hidden_states`` [B, 1500, D], ``beam_idx`` [B]; output
@@ -419,6 +419,34 @@ def build_decoder(dims: Dims, weights: Weights, precision: str) -> Any:
             t, b.const([0], np.int64), b.const([1], np.int64), b.const([1], np.int64), b.const([0], np.int64)
         )
 
+    scale = b.const(1.0 / np.sqrt(hd))
+
+    def cross_attention(q: Any, i: int) -> Any:
+        """Attention over the audio with the keys cached already transposed ([1, H, hd, T]).
+
+        Plain MatMul/Softmax instead of an SDPA node: nothing is transposed or converted per token, and
+        the pre-softmax scores are a named tensor GenAI can expose for word timestamps without
+        decomposing anything (so timing words costs no speed).
+        """
+        p, cache = f"dec.L{i}", f"past_key_values.{i}"
+        k_init = ops.transpose(
+            b.heads(b.linear(first_item(enc), f"{p}.cross.k"), H, D), b.const([0, 1, 3, 2], np.int64)
+        )
+        k_t = write_state(
+            opset6.read_value(k_init, f"{cache}.encoder.key", np.float32, ov.PartialShape([-1, H, hd, -1])),
+            f"{cache}.encoder.key",
+        )
+        v = write_state(
+            opset6.read_value(
+                b.heads(b.linear(first_item(enc), f"{p}.cross.v"), H, D), f"{cache}.encoder.value", np.float32,
+                state_shape,
+            ),
+            f"{cache}.encoder.value",
+        )
+        scores = ops.add(ops.matmul(ops.multiply(q, scale), k_t, False, False), cross_mask)
+        scores.output(0).set_names({f"cross_attention_qk_scaled_scores.{i}"})
+        return ops.matmul(ops.softmax(scores, -1), v, False, False)
+
     for i in range(dims.n_text_layer):
         p, cache = f"dec.L{i}", f"past_key_values.{i}"
         h = b.layer_norm(x, f"{p}.attn_ln")
@@ -437,21 +465,24 @@ def build_decoder(dims: Dims, weights: Weights, precision: str) -> Any:
 
         h = b.layer_norm(x, f"{p}.cross_ln")
         q = b.heads(b.linear(h, f"{p}.cross.q"), H, D)
-        ck, cv = (
-            write_state(
-                opset6.read_value(
-                    b.heads(b.linear(first_item(enc), f"{p}.cross.{n}"), H, D),
+        if explicit_cross_attention:
+            att = cross_attention(q, i)
+        else:
+            ck, cv = (
+                write_state(
+                    opset6.read_value(
+                        b.heads(b.linear(first_item(enc), f"{p}.cross.{n}"), H, D),
+                        f"{cache}.encoder.{kind}",
+                        np.float32,
+                        state_shape,
+                    ),
                     f"{cache}.encoder.{kind}",
-                    np.float32,
-                    state_shape,
-                ),
-                f"{cache}.encoder.{kind}",
+                )
+                for n, kind in (("k", "key"), ("v", "value"))
             )
-            for n, kind in (("k", "key"), ("v", "value"))
-        )
-        att = ops.scaled_dot_product_attention(
-            q, ck, cv, cross_mask, causal=False, name=f"decoder.layers.{i}.encoder_attn.sdpa"
-        )
+            att = ops.scaled_dot_product_attention(
+                q, ck, cv, cross_mask, causal=False, name=f"decoder.layers.{i}.encoder_attn.sdpa"
+            )
         x = ops.add(x, b.linear(b.merge_heads(att, D), f"{p}.cross.o"))
         x = b.mlp(x, p)
 

@@ -85,6 +85,21 @@ def _split_words(chunks: list[Any], words: list[Any]) -> list[tuple[Word, ...]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Untimed:
+    """A chunk-like stand-in for text decoded without timestamps: the whole audio."""
+
+    start_ts: float
+    end_ts: float
+    text: str
+
+
+def detect_language(transcriber: Transcriber, audio: np.ndarray) -> str | None:
+    """The language Whisper hears in the first 30 s of ``audio`` (one encoder pass, one decoder step)."""
+    first = audio[: 30 * SAMPLE_RATE]
+    return transcriber.decode(first, DecodeRequest(beam_size=1, max_new_tokens=1, word_timestamps=False)).language
+
+
 class OpenVINOTranscriber:
     """Whisper through OpenVINO GenAI's WhisperPipeline, on any OpenVINO device."""
 
@@ -118,11 +133,14 @@ class OpenVINOTranscriber:
 
     def decode(self, audio: np.ndarray, request: DecodeRequest) -> DecodeResult:
         kwargs: dict[str, Any] = {
-            "return_timestamps": True,
+            # With timestamps and a one-token budget GenAI 2026.4 never returns: the token it makes is
+            # <|0.00|>, its long-form loop does not advance, and it decodes the same window forever.
+            # One token is a language probe anyway, so it goes without timestamps.
+            "return_timestamps": request.max_new_tokens > 1,
             "num_beams": request.beam_size,
             "max_new_tokens": request.max_new_tokens,
         }
-        if request.word_timestamps:
+        if request.word_timestamps and kwargs["return_timestamps"]:
             if not self.word_timestamps:
                 raise ModelError("word timestamps were not enabled when the model was loaded")
             kwargs["word_timestamps"] = True
@@ -145,7 +163,9 @@ class OpenVINOTranscriber:
         with self._lock:
             result = self._pipe.generate(samples, **kwargs)
         raw_chunks = list(result.chunks or [])
-        raw_words = list(result.words or []) if request.word_timestamps else []
+        if not raw_chunks and result.texts and result.texts[0].strip():  # decoded without timestamps
+            raw_chunks = [_Untimed(0.0, duration_s, result.texts[0])]
+        raw_words = list(result.words or []) if kwargs.get("word_timestamps") else []
         words_per_chunk = _split_words(raw_chunks, raw_words) if raw_words else [() for _ in raw_chunks]
         chunks = []
         for c, words in zip(raw_chunks, words_per_chunk):
