@@ -68,3 +68,148 @@ def test_auto_language_and_translation(data_dir, base_model):
     segments, info = transcribe(str(path), transcriber=base_model, beam_size=1, task="translate")
     text = " ".join(s.text for s in segments)
     assert text.isascii() and len(text.split()) >= 5
+
+
+# --- a language per speech region (auto language on a multilingual model) -------------------------------------
+
+GERMAN_WORDS = {"der", "die", "das", "und", "zu", "den", "mit", "von", "wird", "ist", "ein", "eine", "nicht"}
+
+
+def _regions(*spans):
+    from ovsub.vad import Region
+
+    return [Region(float(a), float(b)) for a, b in spans]
+
+
+def test_language_windows_never_mix_languages_and_keep_every_region_in_order():
+    from ovsub import vad
+    from ovsub.transcribe import language_windows
+
+    regions = _regions((0, 8), (9, 17), (18, 26), (27, 50), (51, 53), (54, 60), (61, 62), (63, 70))
+    languages = ["en", "en", "de", "de", "de", "en", "fr", "fr"]
+    planned = language_windows(list(zip(regions, languages)))
+    assert [lang for _, lang in planned] == ["en", "de", "de", "en", "fr"]  # 8 + 23 + 2 s of German need two
+    # Every region lands in exactly one window, in time order, with its own language.
+    assert [r for w, _ in planned for r in w.regions] == regions
+    assert [lang for w, lang in planned for _ in w.regions] == languages
+    for window, _ in planned:
+        assert window.duration_s <= vad.MAX_WINDOW_S
+    # Each group is packed exactly as vad.plan_windows packs it alone.
+    german = [w for w, lang in planned if lang == "de"]
+    assert german == vad.plan_windows(regions[2:5])
+
+
+def test_language_windows_with_one_language_are_the_plain_plan():
+    from ovsub import vad
+    from ovsub.transcribe import language_windows
+
+    regions = _regions((0, 8), (9, 17), (17.1, 21), (22, 40), (41, 43))
+    for language in ("de", None):  # a forced language, or nothing detected: as before per-region languages
+        planned = language_windows([(r, language) for r in regions])
+        assert [w for w, _ in planned] == vad.plan_windows(regions)
+        assert {lang for _, lang in planned} == {language}
+    assert language_windows([]) == []
+
+
+def test_detection_units_judge_long_regions_alone_and_short_ones_together():
+    from ovsub.transcribe import detection_units
+
+    # 0.5 + 0.6 + 0.6 s add up to 1.7 s; the lone 1 s region between two long ones is left to its neighbours.
+    regions = _regions((0, 3), (4, 4.5), (5, 5.6), (6, 6.6), (7, 7.3), (8, 10), (11, 12), (13, 20))
+    assert detection_units(regions) == [(0,), (1, 2, 3, 4), (5,), (7,)]
+    assert detection_units(_regions((0, 1), (2, 3))) == [(0, 1)]
+    assert detection_units(_regions((0, 1))) == []
+    assert detection_units([]) == []
+
+
+def test_fill_languages_takes_the_nearest_detected_neighbour():
+    from ovsub.transcribe import fill_languages
+
+    regions = _regions((0, 5), (5.2, 6), (9.5, 10), (10.2, 15), (16, 17))
+    assert fill_languages(regions, ["en", None, None, "de", None]) == ["en", "en", "de", "de", "de"]
+    assert fill_languages(regions, [None, None, "de", None, None]) == ["de"] * 5
+    assert fill_languages(regions, [None] * 5) == [None] * 5
+
+
+def test_main_language_is_the_one_with_most_speech():
+    from ovsub.transcribe import language_windows, main_language
+
+    regions = _regions((0, 10), (11, 15), (16, 22))
+    assert main_language(language_windows(list(zip(regions, ["en", "de", "de"])))) == "en"  # 10 s against 4 + 6 s
+    assert main_language(language_windows(list(zip(regions, ["de", "en", "en"])))) == "de"  # a tie: the earlier
+    assert main_language(language_windows(list(zip(regions, [None] * 3)))) is None
+
+
+class _FakeDetector:
+    """Names the language by the audio's loudness: 0.1 is English, 0.2 German; counts its calls."""
+
+    multilingual = True
+
+    def __init__(self):
+        self.calls = []
+
+    def decode(self, audio, request):
+        from ovsub import engine
+
+        self.calls.append((len(audio), request))
+        language = "de" if float(np.max(np.abs(audio))) > 0.15 else "en"
+        return engine.DecodeResult((), "", language, None)
+
+
+def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
+    from ovsub.transcribe import DETECT_REQUEST, region_languages
+
+    rate = media.SAMPLE_RATE
+    audio = np.zeros(60 * rate, np.float32)
+    for (a, b), level in [((0, 10), 0.1), ((11, 11.8), 0.2), ((12, 20), 0.2), ((21, 55), 0.1)]:
+        audio[int(a * rate) : int(b * rate)] = level
+    regions = _regions((0, 10), (11, 11.8), (12, 20), (21, 55))
+    detector = _FakeDetector()
+    assert region_languages(detector, audio, regions) == ["en", "de", "de", "en"]
+    assert len(detector.calls) == 3  # the 0.8 s region is not judged alone
+    assert all(request == DETECT_REQUEST and request.max_new_tokens >= 5 for _, request in detector.calls)
+    assert max(n for n, _ in detector.calls) <= 30 * rate  # the 34 s region is judged on its first 30 s
+    detector = _FakeDetector()
+    assert region_languages(detector, audio, regions[:2]) == [None, None]  # one unit: the decode detects it
+    assert detector.calls == []
+
+
+def test_code_switch_file_is_transcribed_in_each_language(data_dir, base_model):
+    path = data_dir / "non_english/code_switch/fw_multilingual_en_de.mp3"
+    segments, info = transcribe(str(path), transcriber=base_model, beam_size=1)
+    segments = list(segments)
+    english = [s for s in segments if s.language == "en"]
+    german = [s for s in segments if s.language == "de"]
+    assert english and german and len(english) + len(german) == len(segments)
+    assert max(s.start_s for s in english) < min(s.start_s for s in german)  # English first, then German
+    assert len(GERMAN_WORDS & set(" ".join(s.text for s in german).lower().split())) >= 4
+    assert "software" in " ".join(s.text for s in english).lower()
+    assert info.language in ("en", "de")  # about 29 s of each
+
+
+def test_languages_that_would_share_a_window_are_decoded_apart(data_dir, base_model):
+    # 14 s of English, then 11 s of German: one 30 s window would hold both, and Whisper would hear one
+    # language in it (German: the English came out as made-up German). Planned by language, each half is
+    # decoded in its own.
+    audio = media.load_audio(data_dir / "non_english/code_switch/fw_multilingual_en_de.mp3")
+    audio = audio[15 * media.SAMPLE_RATE : 42 * media.SAMPLE_RATE]
+    segments, info = transcribe("en-de", audio=audio, transcriber=base_model, beam_size=1)
+    segments = list(segments)
+    languages = [s.language for s in segments]
+    assert "en" in languages and "de" in languages
+    assert languages == sorted(languages, key=["en", "de"].index)
+    english = " ".join(s.text for s in segments if s.language == "en").lower()
+    german = " ".join(s.text for s in segments if s.language == "de").lower()
+    assert "copies" in english and "software" in english
+    assert len(GERMAN_WORDS & set(german.split())) >= 3
+    assert info.language == "en"  # 14 s against 11 s
+
+
+def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
+    from ovsub.options import TranscribeOptions
+    from ovsub.transcribe import plan_decodes
+
+    audio = media.load_audio(data_dir / "english/long/derived_librispeech_concat_10utt.flac")
+    planned = plan_decodes(audio, TranscribeOptions(), base_model)
+    assert len(planned) >= 3 and {language for _, language in planned} == {"en"}
+    assert [w for w, _ in planned] == [w for w, _ in plan_decodes(audio, TranscribeOptions(language="en"), base_model)]

@@ -3,14 +3,25 @@
 ``transcribe`` returns a lazy iterator of segments and an info object (as faster-whisper does), so
 a long file shows progress and a caller can stop early. Each step is its own function:
 
-    load_audio -> plan_windows (VAD) -> decode_window (with guards and temperature fallback)
+    load_audio -> speech regions (VAD) -> region_languages -> language_windows -> decode_window
+                                          (when auto)          (<= 30 s, one      (language forced, guards,
+                                                                language each)     temperature fallback)
                -> segments_from_result (back onto the source timeline)
+
+Why a language per region: GenAI detects one language per decode, from its first 30 s, so a window
+holding English then German comes out all English (or translated). With the language left to
+detection, each speech region's language is detected on its own audio (one encoder pass and two
+decoder steps each), windows are planned so none mixes languages, and each is decoded with its
+language forced. Regions too short to judge take their neighbour's language. When the user names a
+language, the model is English-only or VAD is off, none of this runs and the windows are those of
+vad.plan_windows.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +35,18 @@ log = logging.getLogger("ovsub")
 
 SAMPLE_RATE = media.SAMPLE_RATE
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # tried in turn when a window's output looks hallucinated
+# Regions shorter than this are not judged alone: Whisper base (int8) named the right language for 19/40
+# FLEURS pieces (en, de, es, fr) of 0.5 s, 32/40 of 1 s, 37/39 of 1.5 s and 39/39 of 2 s. Consecutive
+# short regions are judged together once they add up to this; a lone one takes its neighbour's language.
+MIN_DETECT_S = 1.5
+DETECT_MAX_S = vad.MAX_WINDOW_S  # Whisper judges the language from the first 30 s; a longer unit is cut there
+# Language detection: greedy, four text tokens after the opening timestamp. Not fewer, for two faults of
+# GenAI 2026.4 seen here. With one token (the timestamp) it never moves past the window and decodes it
+# forever. With a pipeline loaded for word timings (the engine cannot switch them off per request) it
+# crashes the process when the text holds no whole character yet: a lone token of part of a character
+# (" \ufffd", on 0.5 s of Spanish heard as Hindi) did it. A character has at most four bytes, so four
+# tokens nearly always complete one. The three extra decoder steps cost 5 % of a detection (1.74 s, not 1.66 s).
+DETECT_REQUEST = engine.DecodeRequest(beam_size=1, max_new_tokens=5, word_timestamps=False)
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,155 @@ def plan_windows(audio: np.ndarray, use_vad: bool, vad_options: vad.VadOptions |
     if not use_vad:
         return [vad.Window((vad.Region(0.0, duration_s),), gap_s=0.0)] if duration_s > 0 else []
     return vad.plan_windows(vad.speech_regions(audio, vad_options))
+
+
+def detection_units(regions: Sequence[vad.Region], min_s: float = MIN_DETECT_S) -> list[tuple[int, ...]]:
+    """Which regions to detect the language of, as tuples of region indices judged together.
+
+    A region lasting at least ``min_s`` is judged alone. Consecutive shorter regions are batched in
+    order until a batch holds ``min_s`` of audio, and the rest of their run joins the run's last batch;
+    a run that never adds up to ``min_s`` is left out (fill_languages gives it a neighbour's language).
+
+    >>> R = vad.Region
+    >>> detection_units([R(0.0, 5.0), R(6.0, 6.8), R(7.0, 7.9), R(8.0, 8.5), R(12.0, 20.0), R(21.0, 22.0)])
+    [(0,), (1, 2, 3), (4,)]
+    """
+    units: list[tuple[int, ...]] = []
+    run: list[int] = []  # the current run of short regions
+    for i, region in enumerate(regions):
+        if region.duration_s < min_s:
+            run.append(i)
+            continue
+        units.extend(_batches(run, regions, min_s))
+        units.append((i,))
+        run = []
+    units.extend(_batches(run, regions, min_s))
+    return units
+
+
+def _batches(run: list[int], regions: Sequence[vad.Region], min_s: float) -> list[tuple[int, ...]]:
+    batches: list[tuple[int, ...]] = []
+    current: list[int] = []
+    current_s = 0.0
+    for i in run:
+        current.append(i)
+        current_s += regions[i].duration_s
+        if current_s >= min_s:
+            batches.append(tuple(current))
+            current, current_s = [], 0.0
+    if current and batches:
+        batches[-1] += tuple(current)
+    return batches
+
+
+def fill_languages(regions: Sequence[vad.Region], detected: Sequence[str | None]) -> list[str | None]:
+    """Give each region without a language (None) that of the nearest region with one; the earlier on a tie.
+
+    Nearest means the shortest silence between them. With no language anywhere, all stay None.
+
+    >>> R = vad.Region
+    >>> fill_languages([R(0.0, 5.0), R(5.5, 6.0), R(9.0, 15.0), R(15.2, 16.0)], ["en", None, "de", None])
+    ['en', 'en', 'de', 'de']
+    """
+    known = [i for i, language in enumerate(detected) if language is not None]
+    if not known:
+        return list(detected)
+    return [
+        detected[_nearest(regions, known, i)] if language is None else language for i, language in enumerate(detected)
+    ]
+
+
+def _nearest(regions: Sequence[vad.Region], known: list[int], i: int) -> int:
+    """Of the sorted region indices ``known``, the one closest in time to region ``i``; the earlier on a tie."""
+    k = bisect.bisect(known, i)
+    if k == 0 or k == len(known):
+        return known[min(k, len(known) - 1)]
+    before, after = known[k - 1], known[k]
+    if regions[i].start_s - regions[before].end_s <= regions[after].start_s - regions[i].end_s:
+        return before
+    return after
+
+
+def region_languages(
+    transcriber: engine.Transcriber, audio: np.ndarray, regions: Sequence[vad.Region], min_s: float = MIN_DETECT_S
+) -> list[str | None]:
+    """The language of each speech region: detected per unit (see detection_units), then filled in.
+
+    Each unit costs one detection (an encoder pass: the same for 2 s as for 30 s). With fewer than two
+    units there is nothing to tell apart, so nothing is detected and every region gets None: the window
+    decodes then detect the language themselves, at no extra cost.
+
+    Why every unit, rather than stopping once the first few agree: a switch can come at any point (a
+    quote in another language in the middle of a talk), and a region not judged is decoded in its
+    window's language. The price: on two busy cores, the 12 detections of the 89 s LibriSpeech file
+    (english/long) added 28 s to its 87 s (+32 %; stopping after three that agree would have saved 23 s
+    of it, and missed any switch after the first 20 s), the 3 of the 60 s code-switch file 4.6 s to its
+    64 s (+7 %). Naming the language skips them all.
+    """
+    units = detection_units(regions, min_s)
+    detected: list[str | None] = [None] * len(regions)
+    if len(units) < 2:
+        return detected
+    for unit in units:
+        heard = vad.Window(tuple(regions[i] for i in unit)).audio(audio)[: int(DETECT_MAX_S * SAMPLE_RATE)]
+        language = transcriber.decode(heard, DETECT_REQUEST).language
+        for i in unit:
+            detected[i] = language
+    filled = fill_languages(regions, detected)
+    log.debug("languages of %d speech regions (%d detections): %s", len(regions), len(units), filled)
+    return filled
+
+
+def language_windows(labelled: Sequence[tuple[vad.Region, str | None]]) -> list[tuple[vad.Window, str | None]]:
+    """Decode windows that never mix languages, each with its language, in time order.
+
+    Consecutive regions of one language form a group, and vad.plan_windows packs each group on its own,
+    so every window holds exactly the regions it would hold if the file had only that group.
+
+    >>> R = vad.Region
+    >>> planned = language_windows([(R(0.0, 4.0), "en"), (R(5.0, 9.0), "de"), (R(10.0, 12.0), "de")])
+    >>> [([(r.start_s, r.end_s) for r in w.regions], language) for w, language in planned]
+    [([(0.0, 4.0)], 'en'), ([(5.0, 9.0), (10.0, 12.0)], 'de')]
+    """
+    planned: list[tuple[vad.Window, str | None]] = []
+    start = 0
+    for end in range(1, len(labelled) + 1):
+        if end == len(labelled) or labelled[end][1] != labelled[start][1]:
+            group = [region for region, _ in labelled[start:end]]
+            planned.extend((window, labelled[start][1]) for window in vad.plan_windows(group))
+            start = end
+    return planned
+
+
+def main_language(planned: Sequence[tuple[vad.Window, str | None]]) -> str | None:
+    """The language with the most speech (the earliest on a tie), or None if no window has one.
+
+    >>> R, W = vad.Region, vad.Window
+    >>> main_language([(W((R(0.0, 4.0),)), "en"), (W((R(5.0, 8.0),)), "de"), (W((R(9.0, 11.0),)), "de")])
+    'de'
+    """
+    speech_s: dict[str, float] = {}
+    for window, language in planned:
+        if language is not None:
+            speech_s[language] = speech_s.get(language, 0.0) + window.speech_s
+    return max(speech_s, key=lambda language: speech_s[language]) if speech_s else None
+
+
+def plan_decodes(
+    audio: np.ndarray,
+    options: TranscribeOptions,
+    transcriber: engine.Transcriber,
+    vad_options: vad.VadOptions | None = None,
+) -> list[tuple[vad.Window, str | None]]:
+    """The windows to decode, each with the language to force (None: the decode detects it)."""
+    if not options.vad:
+        return [(window, options.language) for window in plan_windows(audio, False)]
+    regions = vad.speech_regions(audio, vad_options)
+    if options.language is None and getattr(transcriber, "multilingual", True):
+        languages = region_languages(transcriber, audio, regions)
+    else:
+        languages = [options.language] * len(regions)
+    return language_windows(list(zip(regions, languages)))
 
 
 def decode_window(
@@ -135,8 +307,8 @@ def transcribe(
     model_opts = ModelOptions(name=model) if isinstance(model, str) else (model or ModelOptions())
     samples = media.load_audio(source, stream) if audio is None else audio
     duration_s = len(samples) / SAMPLE_RATE
-    windows = plan_windows(samples, opts.vad, vad_options)
     t = transcriber or engine.load(model_opts, opts.word_timestamps)
+    planned = plan_decodes(samples, opts, t, vad_options)
     request = engine.DecodeRequest(
         task=opts.task,
         language=opts.language,
@@ -147,17 +319,18 @@ def transcribe(
     )
     dropped: list[dict[str, Any]] = []
 
-    def outcome_of(window: vad.Window) -> WindowOutcome:
-        outcome = decode_window(t, window.audio(samples), request)
+    def outcome_of(window: vad.Window, language: str | None) -> WindowOutcome:
+        outcome = decode_window(t, window.audio(samples), replace(request, language=language))
         if outcome.result is None:
             dropped.append(
                 {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3), "reasons": list(outcome.reasons)}
             )
         return outcome
 
-    # With the language left to detection, decode the first window now: its language is the file's.
-    first = outcome_of(windows[0]) if windows and opts.language is None else None
-    language = opts.language
+    language = main_language(planned)
+    # With the language still unknown (nothing detected per region), decode the first window now:
+    # its language is the file's.
+    first = outcome_of(*planned[0]) if planned and language is None else None
     if first is not None and first.result is not None:
         language = first.result.language
     if language is None and not getattr(t, "multilingual", True):
@@ -169,14 +342,14 @@ def transcribe(
         language_probability=None,
         model=model_opts.name,
         options={"transcribe": to_dict(opts), "model": to_dict(model_opts)},
-        speech_s=sum(w.speech_s for w in windows) if opts.vad else None,
+        speech_s=sum(w.speech_s for w, _ in planned) if opts.vad else None,
         dropped=dropped,
     )
 
     def segments() -> Iterator[Segment]:
         next_id, not_before = 0, 0.0
-        for i, window in enumerate(windows):
-            outcome = first if (i == 0 and first is not None) else outcome_of(window)
+        for i, (window, window_language) in enumerate(planned):
+            outcome = first if (i == 0 and first is not None) else outcome_of(window, window_language)
             if outcome.result is None:
                 continue
             for segment in segments_from_result(outcome, window, next_id, not_before):
