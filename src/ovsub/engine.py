@@ -140,10 +140,6 @@ class OpenVINOTranscriber:
             "num_beams": request.beam_size,
             "max_new_tokens": request.max_new_tokens,
         }
-        if request.word_timestamps and kwargs["return_timestamps"]:
-            if not self.word_timestamps:
-                raise ModelError("word timestamps were not enabled when the model was loaded")
-            kwargs["word_timestamps"] = True
         if self.multilingual:
             kwargs["task"] = request.task
             if request.language:
@@ -154,6 +150,10 @@ class OpenVINOTranscriber:
             raise ValueError("this model is English-only: it cannot translate; use a multilingual model such as base")
         elif request.language not in (None, "en"):
             raise ValueError(f"this model is English-only: it cannot transcribe {request.language!r}")
+        if request.word_timestamps and kwargs["return_timestamps"]:
+            if not self.word_timestamps:
+                raise ModelError("word timestamps were not enabled when the model was loaded")
+            kwargs["word_timestamps"] = True
         if request.temperature > 0:
             kwargs.update(do_sample=True, temperature=request.temperature, num_beams=1)
         if request.initial_prompt:
