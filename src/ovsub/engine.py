@@ -150,10 +150,13 @@ class OpenVINOTranscriber:
             raise ValueError("this model is English-only: it cannot translate; use a multilingual model such as base")
         elif request.language not in (None, "en"):
             raise ValueError(f"this model is English-only: it cannot transcribe {request.language!r}")
-        if request.word_timestamps and kwargs["return_timestamps"]:
-            if not self.word_timestamps:
-                raise ModelError("word timestamps were not enabled when the model was loaded")
-            kwargs["word_timestamps"] = True
+        want_words = request.word_timestamps and kwargs["return_timestamps"]
+        if want_words and not self.word_timestamps:
+            raise ModelError("word timestamps were not enabled when the model was loaded")
+        if self.word_timestamps:
+            # Always said explicitly: a pipeline loaded with word timestamps otherwise times words on every
+            # call, and crashes (SIGSEGV, GenAI 2026.4) when a short probe has not produced a whole word yet.
+            kwargs["word_timestamps"] = want_words
         if request.temperature > 0:
             kwargs.update(do_sample=True, temperature=request.temperature, num_beams=1)
         if request.initial_prompt:
