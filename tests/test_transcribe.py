@@ -157,7 +157,7 @@ class _FakeDetector:
 
 
 def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
-    from ovsub.transcribe import DETECT_REQUEST, region_languages
+    from ovsub.transcribe import region_languages
 
     rate = media.SAMPLE_RATE
     audio = np.zeros(60 * rate, np.float32)
@@ -167,7 +167,7 @@ def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
     detector = _FakeDetector()
     assert region_languages(detector, audio, regions) == ["en", "de", "de", "en"]
     assert len(detector.calls) == 3  # the 0.8 s region is not judged alone
-    assert all(request == DETECT_REQUEST and request.max_new_tokens >= 5 for _, request in detector.calls)
+    assert all(request.max_new_tokens == 1 and request.beam_size == 1 for _, request in detector.calls)  # probes
     assert max(n for n, _ in detector.calls) <= 30 * rate  # the 34 s region is judged on its first 30 s
     detector = _FakeDetector()
     assert region_languages(detector, audio, regions[:2]) == [None, None]  # one unit: the decode detects it

@@ -40,13 +40,6 @@ FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # tried in turn when a window
 # short regions are judged together once they add up to this; a lone one takes its neighbour's language.
 MIN_DETECT_S = 1.5
 DETECT_MAX_S = vad.MAX_WINDOW_S  # Whisper judges the language from the first 30 s; a longer unit is cut there
-# Language detection: greedy, four text tokens after the opening timestamp, rather than the one-token
-# probe of engine.detect_language: on a pipeline loaded for word timings (the default; the engine cannot
-# turn them off per request) GenAI 2026.4 crashes the process when the text holds no whole character
-# yet, and one token of part of a character (" \ufffd", from 0.5 s of Spanish heard as Hindi) did it.
-# A character has at most four bytes, so four tokens nearly always complete one. The price is 0.3 s
-# per detection here (2.08 s against 1.78 s for the probe; both named the same language on every region).
-DETECT_REQUEST = engine.DecodeRequest(beam_size=1, max_new_tokens=5, word_timestamps=False)
 
 
 @dataclass(frozen=True)
@@ -156,7 +149,7 @@ def region_languages(
         return detected
     for unit in units:
         heard = vad.Window(tuple(regions[i] for i in unit)).audio(audio)[: int(DETECT_MAX_S * SAMPLE_RATE)]
-        language = transcriber.decode(heard, DETECT_REQUEST).language
+        language = engine.detect_language(transcriber, heard)
         for i in unit:
             detected[i] = language
     filled = fill_languages(regions, detected)
