@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ovsub import media
+from ovsub import engine, media, vad
 from ovsub.cues import build_cues, check_cues
 from ovsub.options import CueOptions
 from ovsub.evaluation import corpus_wer
@@ -213,3 +213,28 @@ def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
     planned = plan_decodes(audio, TranscribeOptions(), base_model)
     assert len(planned) >= 3 and {language for _, language in planned} == {"en"}
     assert [w for w, _ in planned] == [w for w, _ in plan_decodes(audio, TranscribeOptions(language="en"), base_model)]
+
+
+def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
+    from ovsub.transcribe import word_on_source
+    from ovsub.types import Word
+
+    window = vad.Window((vad.Region(10.0, 12.0), vad.Region(20.0, 22.0)), gap_s=0.15)
+    # In window time the first region is 0-2 s, the gap 2-2.15 s, the second region 2.15-4.15 s.
+    mostly_before = word_on_source(Word(1.7, 2.3, " in"), window)
+    assert (mostly_before.start_s, mostly_before.end_s) == (11.7, 12.0)
+    mostly_after = word_on_source(Word(1.95, 2.75, " and"), window)
+    assert mostly_after.start_s == 20.0 and abs(mostly_after.end_s - 20.6) < 1e-9
+    inside = word_on_source(Word(0.5, 0.9, " so"), window)
+    assert (inside.start_s, inside.end_s) == (10.5, 10.9)
+
+
+def test_speech_after_an_early_stop_is_decoded_again():
+    from ovsub.transcribe import WindowOutcome, unheard_rest
+
+    window = vad.Window((vad.Region(0.0, 10.0), vad.Region(12.0, 20.0), vad.Region(21.0, 26.0)), gap_s=0.15)
+    stopped = engine.DecodeResult((engine.Chunk(0.0, 9.0, "early stop"),), "early stop", "en", None)
+    rest = unheard_rest(WindowOutcome(stopped, 0.0, False, ()), window)
+    assert rest is not None and [(r.start_s, r.end_s) for r in rest.regions] == [(12.0, 20.0), (21.0, 26.0)]
+    finished = engine.DecodeResult((engine.Chunk(0.0, 23.0, "all of it"),), "all of it", "en", None)
+    assert unheard_rest(WindowOutcome(finished, 0.0, False, ()), window) is None

@@ -20,6 +20,7 @@ vad.plan_windows.
 from __future__ import annotations
 
 import bisect
+import collections
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # tried in turn when a window
 # short regions are judged together once they add up to this; a lone one takes its neighbour's language.
 MIN_DETECT_S = 1.5
 DETECT_MAX_S = vad.MAX_WINDOW_S  # Whisper judges the language from the first 30 s; a longer unit is cut there
+MIN_REST_S = 2.0  # speech left after an early stop of the decoder that is worth a second decode
+REST_MARGIN_S = 0.5  # what counts as heard after the last timestamp (timestamps can end before the last word)
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,22 @@ def _clamp_words(words: tuple[Word, ...], start_s: float, end_s: float) -> tuple
     return tuple(out)
 
 
+def word_on_source(word: Word, window: vad.Window) -> Word:
+    """A word's timing on the source timeline, kept inside one speech region.
+
+    The decoder hears regions joined by short gaps; a word whose timing straddles a join would stretch
+    across all the silence VAD removed there, so it keeps the side of the join it mostly lies on.
+    """
+    start, end = window.to_source_time(word.start_s), window.to_source_time(word.end_s)
+    for before, after in zip(window.regions, window.regions[1:]):
+        if start < before.end_s and end > after.start_s:  # across a removed stretch of silence
+            if before.end_s - start >= end - after.start_s:
+                end = before.end_s
+            else:
+                start = after.start_s
+    return Word(start, max(start, end), word.text, word.probability)
+
+
 def segments_from_result(
     outcome: WindowOutcome, window: vad.Window, first_id: int, not_before_s: float
 ) -> list[Segment]:
@@ -250,11 +269,7 @@ def segments_from_result(
     for chunk in outcome.result.chunks:
         if not chunk.text:
             continue
-        words = tuple(
-            Word(window.to_source_time(w.start_s), window.to_source_time(w.end_s), w.text, w.probability)
-            for w in chunk.words
-            if w.text.strip()
-        )
+        words = tuple(word_on_source(w, window) for w in chunk.words if w.text.strip())
         start = max(window.to_source_time(chunk.start_s), not_before_s)
         end = max(window.to_source_time(chunk.end_s), start)
         if words:  # word timing is finer than the chunk's timestamp tokens
@@ -277,6 +292,27 @@ def segments_from_result(
         )
         not_before_s = start
     return segments
+
+
+def unheard_rest(outcome: WindowOutcome, window: vad.Window, min_rest_s: float = MIN_REST_S) -> vad.Window | None:
+    """The speech of a window after the point where the decoder stopped early, if enough is left.
+
+    Whisper sometimes ends a window's text long before the window's speech ends (seen in packed windows
+    of quiet speech); what follows its last timestamp would otherwise be lost without a trace.
+    """
+    if outcome.result is None or not outcome.result.chunks:
+        return None
+    covered = window.to_source_time(max(c.end_s for c in outcome.result.chunks)) + REST_MARGIN_S
+    # Regions the decoder never reached, and the tail of the one it stopped in when that tail is long
+    # (a short tail is most likely the last words, already written: decoding it again would repeat them).
+    rest = tuple(
+        vad.Region(max(r.start_s, covered), r.end_s)
+        for r in window.regions
+        if r.start_s >= covered or r.end_s - covered >= min_rest_s
+    )
+    if not rest or sum(r.duration_s for r in rest) < min_rest_s:
+        return None
+    return vad.Window(rest, gap_s=window.gap_s)
 
 
 def transcribe(
@@ -341,10 +377,15 @@ def transcribe(
 
     def segments() -> Iterator[Segment]:
         next_id, not_before = 0, 0.0
-        for i, (window, window_language) in enumerate(planned):
-            outcome = first if (i == 0 and first is not None) else outcome_of(window, window_language)
+        queue = collections.deque(planned)
+        while queue:
+            window, window_language = queue.popleft()
+            outcome = first if (first is not None and window is planned[0][0]) else outcome_of(window, window_language)
             if outcome.result is None:
                 continue
+            rest = unheard_rest(outcome, window) if opts.vad else None
+            if rest is not None:  # decode what the decoder skipped before the next window
+                queue.appendleft((rest, window_language or outcome.result.language))
             for segment in segments_from_result(outcome, window, next_id, not_before):
                 next_id, not_before = segment.id + 1, segment.start_s
                 yield segment
