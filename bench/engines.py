@@ -26,6 +26,9 @@ import numpy as np
 MODEL_NAME = "base"  # the bundled CTranslate2 weights; every engine reads these same numbers
 OVSUB_PRECISIONS = ("int8", "fp16", "fp32")  # ovsub.options.PRECISIONS
 FW_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # what faster-whisper reads beside model.bin
+OVSUB_TIMED_MODULES = tuple(
+    f"{m}.py" for m in ("transcribe", "engine", "vad", "guards", "media", "models", "convert", "options", "types")
+)  # what ovsub runs between samples in and segments out
 COPY_BLOCK_BYTES = 1 << 22  # 4 MiB: join model.bin in blocks, so joining does not raise the worker's peak RSS
 
 
@@ -57,15 +60,21 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def code_fingerprint() -> str:
-    """A short hash of ovsub's source files, so a run can tell whether the code changed between its workers."""
+def code_fingerprint(name: str) -> str | None:
+    """A short hash of the ovsub modules on the timed path (None for other engines).
+
+    The working tree may be shared with people editing it; this tells a run whether two of its
+    workers ran different code. Modules off the path (CLI, cues, writers) are left out.
+    """
+    if parse_name(name)[0] != "ovsub":
+        return None
     import ovsub
 
     root = Path(ovsub.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    for module in OVSUB_TIMED_MODULES:
+        digest.update(module.encode())
+        digest.update((root / module).read_bytes())
     return digest.hexdigest()[:10]
 
 

@@ -189,8 +189,10 @@ def consistency_lines(results: dict[str, Any]) -> list[str]:
     irs = sorted({f"converter {r['ir']['converter']}, built {r['ir']['built']}" for r in ok if r.get("ir")})
     lines = [f"- ovsub source fingerprint {', '.join(codes)}; its IR: {'; '.join(irs) or '—'}"]
     if len(codes) > 1 or len(irs) > 1:
-        changed = {k: (r.get("ovsub_code"), r.get("ir")) for k, r in results.items() if r.get("ok")}
-        lines.append(f"- **WARNING: ovsub's code or IR changed during this run; rows are not comparable: {changed}**")
+        changed = ", ".join(
+            f"{k} {r['ovsub_code']} ({r['ir']['built']})" for k, r in results.items() if r.get("ok") and r.get("ir")
+        )
+        lines.append(f"- **WARNING: ovsub's code or IR changed during this run; its rows do not compare: {changed}**")
     return lines
 
 

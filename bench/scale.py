@@ -2,12 +2,13 @@
 
     python bench/scale.py --sizes 1,10,60
 
-Each size is built by concatenating the shared English ground-truth clips (cycling through them)
-with 0.5-1 s of silence between clips, into a temporary 16 kHz WAV (never in the repository), so
-its reference transcript is known. Each size is then transcribed by ovsub's own default path
-(VAD on, beam 5, word timestamps; file in, so decoding the media is timed too) in a process of its
-own, after a warm-up on a short clip. Time should grow linearly with length (RTF flat) and peak
-memory should grow only by the decoded samples (3.7 MiB per minute of float32 at 16 kHz).
+Each size is built by concatenating the shared English ground-truth clips (cycling through them,
+each brought to the same loudness) with 0.5-1 s of silence between clips, into a temporary 16 kHz
+WAV (never in the repository), so its reference transcript is known. Each size is then
+transcribed by ovsub's own default path (VAD on, beam 5, word timestamps; file in, so decoding the
+media is timed too) in a process of its own, after a warm-up on a short clip. Time should grow
+linearly with length (RTF flat) and peak memory only by the decoded samples (3.7 MiB per minute of
+float32 at 16 kHz).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from report import fmt
 SAMPLE_RATE = 16000  # Hz, what ovsub decodes to
 SILENCE_S = (0.5, 1.0)  # range of the pause put between two clips, seconds
 SEED = 6  # for the pause lengths: every run builds the same files
+# Every clip is brought to this RMS level (about -26 dBFS, peaks kept below full scale). The shared clips
+# differ by up to 45 dB (several FLEURS recordings sit near -65 dBFS); joined as they are, a quiet clip after
+# a loud one is skipped in long-form decoding by every engine tried (ovsub and faster-whisper alike, though
+# each decodes it alone), which would make WER measure level jumps instead of length.
+TARGET_RMS = 0.05
+PEAK_LIMIT = 0.99
 BYTES_PER_SAMPLE_F32 = 4  # ovsub holds decoded audio as float32
 MIB = 1024 * 1024
 WARMUP_CLIP = Path("english") / "other" / "jfk.flac"  # 11 s, relative to the data folder
@@ -45,6 +52,15 @@ def source_clips(data_dir: Path) -> list[tuple[np.ndarray, str]]:
     return [(media.load_audio(c.path), c.reference) for c in clips]
 
 
+def level(samples: np.ndarray) -> np.ndarray:
+    """The clip scaled to TARGET_RMS, or less if that would push a peak past PEAK_LIMIT."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if rms == 0.0:
+        return samples
+    return samples * min(TARGET_RMS / rms, PEAK_LIMIT / peak)
+
+
 def build_audio(path: Path, minutes: float, clips: list[tuple[np.ndarray, str]]) -> tuple[float, str]:
     """Write ``minutes`` of speech to a 16-bit WAV at ``path``; return its length in seconds and its reference."""
     rng = random.Random(SEED)
@@ -57,7 +73,7 @@ def build_audio(path: Path, minutes: float, clips: list[tuple[np.ndarray, str]])
         while written < target:
             samples, reference = clips[i % len(clips)]
             gap = np.zeros(int(rng.uniform(*SILENCE_S) * SAMPLE_RATE), dtype=np.int16)
-            pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+            pcm = (np.clip(level(samples), -1.0, 1.0) * 32767).astype(np.int16)
             out.writeframes(gap.tobytes() + pcm.tobytes())
             written += gap.size + pcm.size
             references.append(reference)
@@ -153,8 +169,9 @@ def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start
         "",
         "## Settings",
         "",
-        f"- Audio: the shared English ground-truth clips (without the derived long file) cycled and joined with "
-        f"{SILENCE_S[0]}-{SILENCE_S[1]} s silences into a 16 kHz 16-bit WAV per size, in a temporary folder.",
+        f"- Audio: the shared English ground-truth clips (without the derived long file), each levelled to RMS "
+        f"{TARGET_RMS} (peaks under {PEAK_LIMIT}), cycled and joined with {SILENCE_S[0]}-{SILENCE_S[1]} s silences "
+        "into a 16 kHz 16-bit WAV per size, in a temporary folder.",
         f"- {args.engine}, Whisper base, beams {args.beams}, {args.threads} threads, language forced to `en`, word "
         f"timestamps {args.word_timestamps}, VAD {args.vad}. {engine_note or ''}",
         "- One process per size; warm-up on an 11 s clip, then one timed run from the file path to the last segment "

@@ -84,7 +84,7 @@ class Worker:
         self.engine = engines.make(args.engine, self.settings)
         self.load_s = time.perf_counter() - started
         self.rss_after_load_mb = current_rss_mb()
-        self.code = engines.code_fingerprint()  # what was imported, give or take an edit in the last second
+        self.code = engines.code_fingerprint(args.engine)  # what was imported, give or take an edit in the last second
         self.ir = engines.ir_info(args.engine)
         self.runs: list[dict[str, float]] = []
         self.text = ""
