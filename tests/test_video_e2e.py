@@ -45,3 +45,16 @@ def test_link_to_video_with_two_embedded_tracks_and_burn_in(served_video, tmp_pa
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]  # copied, not re-encoded
     burned = mux.probe(out / "pydub_creative_common.burned.mp4")
     assert any(s.kind == "video" for s in burned)
+
+
+def test_every_audio_track_gets_its_own_subtitle_track(data_dir, tmp_path):
+    """The en/de/fr MKV: one subtitle track per audio track, each in its track's language."""
+    video = data_dir / "video/derived_multi_audio_tracks.mkv"
+    rc = main(["transcribe", str(video), "--all-audio-tracks", "--embed", "-o", str(tmp_path), "-f", "srt",
+               "--beam-size", "1", "-q"])  # fmt: skip
+    assert rc == 0
+    assert {p.name for p in tmp_path.glob("*.srt")} == {f"derived_multi_audio_tracks.track{i}.srt" for i in range(3)}
+    with av.open(str(tmp_path / "derived_multi_audio_tracks.subtitled.mkv")) as container:
+        languages = [s.metadata.get("language") for s in container.streams if s.type == "subtitle"]
+        assert len(container.streams.audio) == 3
+    assert languages == ["eng", "ger", "fre"]

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-word-timestamps", action="store_true", help="faster, but cues are timed less finely")
     t.add_argument("--initial-prompt", help="text to condition on (names, spelling)")
     t.add_argument("--audio-track", type=_track, help="audio track by index (0-based) or language tag")
+    t.add_argument("--all-audio-tracks", action="store_true", help="subtitle every audio track (one subtitle track each)")
     t.add_argument("--cache-dir", help="where converted models are kept")
     t.add_argument("--karaoke", action="store_true", help="word-by-word highlighting in ASS/VTT")
     t.add_argument("--embed", action="store_true", help="also write the video with soft subtitle tracks")
@@ -215,17 +216,27 @@ def _process_one(
     written: list[Path] = []
     # Outputs go next to a local input, or into the current folder for a link (never into the download cache).
     out_dir = args.output_dir or (None if local == source else ".")
-    for task in args.task:
-        bar = _Progress(f"{Path(local).name} ({task})", show)
-        try:
-            subs = pipeline.make_subtitles(
-                local, replace(topts, task=task), mopts, copts, stream=args.audio_track, progress=bar
-            )
-        finally:
-            bar.close()
-        tag = "en" if task == "translate" and len(args.task) > 1 else None
-        written.extend(pipeline.write_outputs(subs, source, args.format, out_dir, tag, args.karaoke).values())
-        results.append(subs)
+    tracks: list[int | str | None] = [args.audio_track]
+    if args.all_audio_tracks:
+        from ovsub import media
+
+        tracks = list(range(len(media.probe(local).audio_streams))) or [None]
+    for track in tracks:
+        for task in args.task:
+            label = f"{Path(local).name} ({task}{'' if track is None else f', track {track}'})"
+            bar = _Progress(label, show)
+            try:
+                subs = pipeline.make_subtitles(
+                    local, replace(topts, task=task), mopts, copts, stream=track, progress=bar
+                )
+            finally:
+                bar.close()
+            parts = [f"track{track}"] if args.all_audio_tracks else []
+            if task == "translate" and len(args.task) > 1:
+                parts.append("en")
+            tag = ".".join(parts) or None
+            written.extend(pipeline.write_outputs(subs, source, args.format, out_dir, tag, args.karaoke).values())
+            results.append(subs)
     if args.embed or args.burn:
         written.extend(_video_outputs(local, source, results, args, out_dir))
     return written
@@ -239,7 +250,7 @@ def _video_outputs(
 
     tracks = []
     for i, subs in enumerate(results):
-        srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, source, ["srt"], out_dir, subs.task)["srt"]
+        srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, source, ["srt"], out_dir, f"{subs.task}{i}")["srt"]
         kind = "translation" if subs.task == "translate" else "transcription"
         language = subs.language or "und"
         title = f"{mux.language_name(language)} ({kind})" if language != "und" else kind
