@@ -7,6 +7,7 @@ processed even if an earlier one failed, and the exit code is 0 only if all succ
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 import logging
 import sys
 import time
@@ -157,15 +158,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         mopts = ModelOptions(
             name=args.model, precision=args.precision, device=args.device, threads=args.threads, cache_dir=args.cache_dir
         )
-        copts = CueOptions(
-            max_line_chars=args.max_line_chars,
-            max_lines=args.max_lines,
-            max_cps=args.max_cps,
-            min_duration_ms=args.min_duration_ms,
-            max_duration_ms=args.max_duration_ms,
-            min_gap_ms=args.min_gap_ms,
-            max_pause_ms=args.max_pause_ms,
-        )
+        # Every CueOptions field the parser offers (--max-line-chars -> max_line_chars), the rest at defaults.
+        copts = CueOptions(**{f.name: getattr(args, f.name) for f in fields(CueOptions) if hasattr(args, f.name)})
     except ValueError as e:
         print(f"ovsub: {e}", file=sys.stderr)
         return 2
