@@ -352,16 +352,16 @@ def build_encoder(dims: Dims, weights: Weights, precision: str) -> Any:
     return ov.Model([result], [feats], "whisper_encoder")
 
 
-def build_decoder(dims: Dims, weights: Weights, precision: str, explicit_cross_attention: bool = True) -> Any:
+def build_decoder(dims: Dims, weights: Weights, precision: str) -> Any:
     """Stateful decoder with the interface OpenVINO GenAI's WhisperPipeline drives.
 
     Inputs ``input_ids`` [B, S], ``encoder_hidden_states`` [B, 1500, D], ``beam_idx`` [B]; output
     ``logits`` [B, S, vocab]. Per layer four states hold the self-attention keys/values (grown by S
-    each call) and the cross-attention keys/values (computed from ``encoder_hidden_states`` only
-    when the state is empty: the ReadValue's initial value). Every state is reordered by
-    ``beam_idx`` before use, which is how beam search forks and prunes hypotheses. The
-    cross-attention SDPA nodes carry ``encoder_attn`` in their names and an explicit (zero) mask:
-    GenAI looks for both when it exposes attention weights for word timestamps.
+    each call, reordered by ``beam_idx``, which is how beam search forks and prunes hypotheses) and
+    the cross-attention keys/values (computed from ``encoder_hidden_states`` only while the state is
+    empty: the ReadValue's initial value; the same for every beam). The cross-attention scores
+    before softmax are named ``cross_attention_qk_scaled_scores.<layer>``: GenAI exposes them as
+    outputs when it times words.
     """
     import openvino as ov
     from openvino import opset6
@@ -406,6 +406,7 @@ def build_decoder(dims: Dims, weights: Weights, precision: str, explicit_cross_a
         b.const(0.0),
         b.const(float("-inf")),
     )
+    # GenAI finds the cross-attention scores by an *Add* op carrying their name, so they are scores + 0.
     cross_mask = b.const(np.zeros((1, 1, 1, 1), np.float32))
     # Cross-attention keys/values depend only on the audio, which is the same for every beam:
     # project the first item of the batch once (the ReadValue's initial value, computed only
@@ -465,24 +466,7 @@ def build_decoder(dims: Dims, weights: Weights, precision: str, explicit_cross_a
 
         h = b.layer_norm(x, f"{p}.cross_ln")
         q = b.heads(b.linear(h, f"{p}.cross.q"), H, D)
-        if explicit_cross_attention:
-            att = cross_attention(q, i)
-        else:
-            ck, cv = (
-                write_state(
-                    opset6.read_value(
-                        b.heads(b.linear(first_item(enc), f"{p}.cross.{n}"), H, D),
-                        f"{cache}.encoder.{kind}",
-                        np.float32,
-                        state_shape,
-                    ),
-                    f"{cache}.encoder.{kind}",
-                )
-                for n, kind in (("k", "key"), ("v", "value"))
-            )
-            att = ops.scaled_dot_product_attention(
-                q, ck, cv, cross_mask, causal=False, name=f"decoder.layers.{i}.encoder_attn.sdpa"
-            )
+        att = cross_attention(q, i)
         x = ops.add(x, b.linear(b.merge_heads(att, D), f"{p}.cross.o"))
         x = b.mlp(x, p)
 
