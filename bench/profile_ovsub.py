@@ -115,13 +115,12 @@ class TimedTranscriber:
         return result
 
 
-def ovsub_path(audio: np.ndarray, path: str, precision: str, threads: int, beams: list[int]) -> list[dict[str, Any]]:
+def ovsub_path(audio: np.ndarray, path: str, model: Any, beams: list[int]) -> list[dict[str, Any]]:
     """transcribe() with VAD on and off per beam setting: decode calls, their time, VAD time, the rest."""
     from ovsub import engine, vad
-    from ovsub.options import ModelOptions, TranscribeOptions
+    from ovsub.options import TranscribeOptions
     from ovsub.transcribe import transcribe
 
-    model = ModelOptions(precision=precision, threads=threads)
     inner = engine.load(model, word_timestamps=True)
     vad.speech_regions(audio[: WARMUP_S * SAMPLE_RATE])  # compiles the VAD model
     started = time.perf_counter()
@@ -162,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
     p.add_argument("--beams", default="1,5")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="base", help="model name or folder (e.g. an edited copy of the cached IR)")
     p.add_argument("--precision", default="int8", choices=("int8", "fp16", "fp32"))
     p.add_argument("--word-timestamps", default="on,off", help="GenAI view: on, off or both (on,off)")
     p.add_argument("--ov-config", action="append", default=[], metavar="KEY=VALUE", help="extra pipeline property")
@@ -176,19 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     load_start = report.load_average()
     audio = media.load_audio(args.audio)
     audio_s = len(audio) / SAMPLE_RATE
-    model_dir = models.ensure_model(ModelOptions(precision=args.precision))
+    model = ModelOptions(name=args.model, precision=args.precision, threads=args.threads)
+    model_dir = models.ensure_model(model)
     config = _ov_config(args.ov_config, args.threads)
     genai = []
     for wt in args.word_timestamps.split(","):
         genai += genai_stages(model_dir, audio, beams, wt.strip() == "on", config)
     path_rows = []
     if not args.skip_ovsub_path:
-        path_rows = ovsub_path(audio, str(args.audio), args.precision, args.threads, beams)
+        path_rows = ovsub_path(audio, str(args.audio), model, beams)
     load_end = report.load_average()
 
     stage_names = list(genai[0]["stages"]) if genai else []
     lines = [
-        f"# Where ovsub's time goes: {args.audio.name} ({audio_s:.1f} s), base {args.precision}, "
+        f"# Where ovsub's time goes: {args.audio.name} ({audio_s:.1f} s), {args.model} {args.precision}, "
         f"{args.threads} threads",
         "",
         *report.machine_lines(load_start, load_end),

@@ -157,7 +157,7 @@ def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start
             )
     engine_note = next((d["result"].get("notes") for d in ok), None)
     codes = sorted({str(d["result"].get("ovsub_code")) for d in ok})
-    irs = sorted({str(d["result"].get("ir")) for d in ok})
+    irs = sorted({f"converter {d['result']['ir']['converter']}, built {d['result']['ir']['built']}" for d in ok})
     lines = [
         "# ovsub scaling: time and memory against length",
         "",
@@ -188,6 +188,11 @@ def render(args: argparse.Namespace, rows_data: list[dict[str, Any]], load_start
         "growth: the difference, what this length added. samples MB: what the decoded float32 audio itself takes.",
         "- WER %: against the joined references, Whisper's English normaliser.",
         *checks,
+        *(
+            f"- FAILED {d['minutes']:g} min: {str(d['result'].get('error', '')).strip().splitlines()[0]}"
+            for d in rows_data
+            if not d["result"].get("ok")
+        ),
     ]
     return "\n".join(lines) + "\n"
 
