@@ -112,3 +112,67 @@ def test_english_only_model_refuses_translation():
     assert tiny.multilingual is False
     with pytest.raises(ValueError, match="English-only"):
         tiny.decode(np.zeros(media.SAMPLE_RATE, np.float32), engine.DecodeRequest(task="translate"))
+
+
+def test_own_loop_decodes_like_genai_on_the_same_model(data_dir, base_model):
+    """ovsub's search over the step decoder against GenAI's WhisperPipeline on the same IR, beam 5, words on.
+
+    Both implement Whisper's rules; they differ in arithmetic (the step decoder runs in f32, GenAI's decoder in
+    the plugin's default precision) and in GenAI's beam bookkeeping, so a near-tie may flip a word: at most a
+    quarter of the clips may differ and under 3 % of words. Word times come from the same alignment heads: the
+    median start difference must stay under 40 ms (two timestamp steps).
+    """
+    from ovsub.options import ModelOptions
+
+    genai = engine.load(ModelOptions(name="base", precision="int8", decoder="genai"), word_timestamps=True)
+    assert isinstance(base_model, engine.NativeTranscriber) and isinstance(genai, engine.OpenVINOTranscriber)
+    clips = english_ground_truth(data_dir)[:8]
+    differing, edits, words, shifts = [], 0, 0, []
+    request = engine.DecodeRequest(language="en", beam_size=5)
+    for clip in clips:
+        audio = media.load_audio(clip.path)
+        ours, theirs = base_model.decode(audio, request), genai.decode(audio, request)
+        a, b = normalize(ours.text), normalize(theirs.text)
+        if a != b:
+            differing.append((clip.path.name, " ".join(a), " ".join(b)))
+        edits += edit_distance(b, a)
+        words += len(b)
+        ours_w = [w for c in ours.chunks for w in c.words]
+        theirs_w = [w for c in theirs.chunks for w in c.words]
+        if [w.text for w in ours_w] == [w.text for w in theirs_w]:
+            shifts += [abs(x.start_s - y.start_s) for x, y in zip(ours_w, theirs_w)]
+    assert len(differing) <= len(clips) // 4, differing
+    assert edits / words < 0.03, differing
+    assert len(shifts) > 50 and float(np.median(shifts)) < 0.04
+
+
+def test_windows_decoded_as_one_batch_match_each_decoded_alone(data_dir, base_model):
+    """Batching windows (their beams as one decoder batch) changes nothing but speed."""
+    clips = english_ground_truth(data_dir)[:3]
+    audios = [media.load_audio(c.path)[: 30 * media.SAMPLE_RATE] for c in clips]
+    request = engine.DecodeRequest(language="en", beam_size=5)
+    together = base_model.decode_windows(audios, request)
+    for audio, result in zip(audios, together):
+        alone = base_model.decode(audio, request)
+        assert normalize(result.text) == normalize(alone.text)
+        assert [round(c.start_s, 2) for c in result.chunks] == [round(c.start_s, 2) for c in alone.chunks]
+        got, want = [w for c in result.chunks for w in c.words], [w for c in alone.chunks for w in c.words]
+        assert [w.text for w in got] == [w.text for w in want]
+        assert max(abs(a.start_s - b.start_s) for a, b in zip(got, want)) <= 0.04
+    with pytest.raises(ValueError, match="30 s"):
+        base_model.decode_windows([np.zeros(31 * media.SAMPLE_RATE, np.float32)], request)
+
+
+def test_a_model_folder_without_ovsub_graphs_runs_through_genai(tmp_path, base_model):
+    """A ready OpenVINO folder exported by another tool has no step decoder: auto picks GenAI, ovsub refuses."""
+    from ovsub.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
+    from ovsub.errors import ModelError
+    from ovsub.options import ModelOptions
+
+    folder = tmp_path / "exported"
+    shutil.copytree(base_model.model_dir, folder, ignore=shutil.ignore_patterns("ovsub_*"))
+    assert not (folder / STEP_DECODER_MODEL).exists() and not (folder / CROSS_KV_MODEL).exists()
+    loaded = engine.load(ModelOptions(name=str(folder)), word_timestamps=False)
+    assert isinstance(loaded, engine.OpenVINOTranscriber)
+    with pytest.raises(ModelError, match="--decoder genai"):
+        engine.load(ModelOptions(name=str(folder), decoder="ovsub"))

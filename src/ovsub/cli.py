@@ -17,7 +17,7 @@ from typing import Any
 
 from ovsub import __version__
 from ovsub.errors import OvsubError
-from ovsub.options import PRECISIONS, TASKS, CueOptions, ModelOptions, TranscribeOptions
+from ovsub.options import DECODERS, PRECISIONS, TASKS, CueOptions, ModelOptions, TranscribeOptions
 
 log = logging.getLogger("ovsub")
 
@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=PRECISIONS, default="int8", help="weight precision of the IR")
     t.add_argument("--device", default="CPU", help="OpenVINO device: CPU, GPU, NPU, AUTO")
     t.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
+    t.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default="auto",
+        help="decode loop: ovsub's own (fast beam search, batched windows), OpenVINO GenAI's, or auto (ovsub's "
+        "wherever the model folder allows)",
+    )
     t.add_argument("--beam-size", type=int, default=5, help="beams for beam search (1: greedy)")
     t.add_argument("--no-vad", action="store_true", help="decode everything, silence included")
     t.add_argument("--no-word-timestamps", action="store_true", help="faster, but cues are timed less finely")
@@ -156,7 +163,12 @@ def _run_transcribe(args: argparse.Namespace) -> int:
             initial_prompt=args.initial_prompt,
         )
         mopts = ModelOptions(
-            name=args.model, precision=args.precision, device=args.device, threads=args.threads, cache_dir=args.cache_dir
+            name=args.model,
+            precision=args.precision,
+            device=args.device,
+            threads=args.threads,
+            cache_dir=args.cache_dir,
+            decoder=args.decoder,
         )
         # Every CueOptions field the parser offers (--max-line-chars -> max_line_chars), the rest at defaults.
         copts = CueOptions(**{f.name: getattr(args, f.name) for f in fields(CueOptions) if hasattr(args, f.name)})

@@ -11,6 +11,7 @@ from typing import Any
 
 TASKS = ("transcribe", "translate")
 PRECISIONS = ("int8", "fp16", "fp32")
+DECODERS = ("auto", "ovsub", "genai")
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,11 @@ class ModelOptions:
     device: str = "CPU"  # OpenVINO device: CPU, GPU, NPU, AUTO
     threads: int = 0  # inference threads; 0 lets OpenVINO choose
     cache_dir: str | None = None  # where converted models live; None means the XDG cache
+    decoder: str = "auto"  # decode loop: ovsub's own, OpenVINO GenAI's WhisperPipeline, or auto (ovsub when it can)
 
     def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, not {self.decoder!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.threads < 0:
