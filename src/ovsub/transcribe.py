@@ -216,14 +216,20 @@ def decode_window(
     transcriber: engine.Transcriber,
     audio: np.ndarray,
     request: engine.DecodeRequest,
-    guard_options: guards.GuardOptions | None = None,
+    first: engine.DecodeResult | None = None,
 ) -> WindowOutcome:
-    """Decode one window; re-decode with rising temperature while the guards reject the text."""
+    """Decode one window; re-decode with rising temperature while the guards reject the text.
+
+    ``first`` is the window's first attempt when it was already decoded (in a batch).
+    """
     speech_s = len(audio) / SAMPLE_RATE
     reasons: list[str] = []
     attempts = (request.temperature, *(t for t in FALLBACK_TEMPERATURES if t > request.temperature))
     for i, temperature in enumerate(attempts):
-        result = transcriber.decode(audio, replace(request, temperature=temperature))
+        if i == 0 and first is not None:
+            result = first
+        else:
+            result = transcriber.decode(audio, replace(request, temperature=temperature))
         text = " ".join(c.text for c in result.chunks) or result.text
         verdict = guards.assess(text, speech_s)
         if verdict.ok:
@@ -231,6 +237,16 @@ def decode_window(
         reasons.extend(f"t={temperature}: {r}" for r in verdict.reasons)
         log.debug("window rejected at temperature %s: %s", temperature, verdict.reasons)
     return WindowOutcome(None, attempts[-1], True, tuple(reasons))
+
+
+def decode_windows(
+    transcriber: engine.Transcriber, audios: Sequence[np.ndarray], request: engine.DecodeRequest
+) -> list[WindowOutcome]:
+    """Several windows of one language: first attempts as one batch, then each window's guards and fallback."""
+    firsts: Sequence[engine.DecodeResult | None] = [None] * len(audios)
+    if len(audios) > 1:
+        firsts = transcriber.decode_windows(list(audios), request)
+    return [decode_window(transcriber, a, request, first) for a, first in zip(audios, firsts)]
 
 
 def _clamp_words(words: tuple[Word, ...], start_s: float, end_s: float) -> tuple[Word, ...]:
@@ -348,18 +364,23 @@ def transcribe(
     )
     dropped: list[dict[str, Any]] = []
 
-    def outcome_of(window: vad.Window, language: str | None) -> WindowOutcome:
-        outcome = decode_window(t, window.audio(samples), replace(request, language=language))
-        if outcome.result is None:
-            dropped.append(
-                {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3), "reasons": list(outcome.reasons)}
-            )
-        return outcome
+    def outcomes_of(windows: Sequence[vad.Window], language: str | None) -> list[WindowOutcome]:
+        outcomes = decode_windows(t, [w.audio(samples) for w in windows], replace(request, language=language))
+        for window, outcome in zip(windows, outcomes):
+            if outcome.result is None:
+                dropped.append(
+                    {
+                        "start_s": round(window.start_s, 3),
+                        "end_s": round(window.end_s, 3),
+                        "reasons": list(outcome.reasons),
+                    }
+                )
+        return outcomes
 
     language = main_language(planned)
     # With the language still unknown (nothing detected per region), decode the first window now:
     # its language is the file's.
-    first = outcome_of(*planned[0]) if planned and language is None else None
+    first = outcomes_of([planned[0][0]], planned[0][1])[0] if planned and language is None else None
     if first is not None and first.result is not None:
         language = first.result.language
     if language is None and not getattr(t, "multilingual", True):
@@ -377,15 +398,24 @@ def transcribe(
 
     def segments() -> Iterator[Segment]:
         next_id, not_before = 0, 0.0
-        queue = collections.deque(planned)
-        while queue:
-            window, window_language = queue.popleft()
-            outcome = first if (first is not None and window is planned[0][0]) else outcome_of(window, window_language)
+        queue = collections.deque(planned)  # windows not decoded yet
+        ready: collections.deque[tuple[vad.Window, WindowOutcome]] = collections.deque()  # decoded, not yielded
+        if first is not None:
+            ready.append((queue.popleft()[0], first))
+        while queue or ready:
+            if not ready:  # the next windows of one language, decoded as a batch
+                window_language = queue[0][1]
+                batch: list[vad.Window] = []
+                while queue and queue[0][1] == window_language and len(batch) < t.batch_windows:
+                    batch.append(queue.popleft()[0])
+                ready.extend(zip(batch, outcomes_of(batch, window_language)))
+            window, outcome = ready.popleft()
             if outcome.result is None:
                 continue
             rest = unheard_rest(outcome, window) if opts.vad else None
             if rest is not None:  # decode what the decoder skipped before the next window
-                queue.appendleft((rest, window_language or outcome.result.language))
+                rest_language = outcome.result.language
+                ready.appendleft((rest, outcomes_of([rest], rest_language)[0]))
             for segment in segments_from_result(outcome, window, next_id, not_before):
                 next_id, not_before = segment.id + 1, segment.start_s
                 yield segment
