@@ -2,7 +2,8 @@
 
 An engine is named on the command line as ``<family>-<precision>``:
 
-    ovsub-int8, ovsub-fp16, ovsub-fp32      ovsub's own path (transcribe(): VAD, guards, GenAI)
+    ovsub-int8, ovsub-fp16, ovsub-fp32      ovsub's own path (transcribe(): VAD, guards, its own decode loop)
+    ovsub-genai-int8, ...                   the same path decoding through OpenVINO GenAI's WhisperPipeline
     fw-int8, fw-float32, fw-int8_float32    faster-whisper (CTranslate2) with that compute_type
     openai-whisper                          the reference PyTorch implementation (fp32), if importable
 
@@ -27,7 +28,11 @@ MODEL_NAME = "base"  # the bundled CTranslate2 weights; every engine reads these
 OVSUB_PRECISIONS = ("int8", "fp16", "fp32")  # ovsub.options.PRECISIONS
 FW_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # what faster-whisper reads beside model.bin
 OVSUB_TIMED_MODULES = tuple(
-    f"{m}.py" for m in ("transcribe", "engine", "vad", "guards", "media", "models", "convert", "options", "types")
+    f"{m}.py"
+    for m in (
+        "transcribe", "engine", "decoding", "features", "alignment", "vad", "guards", "media", "models", "convert",
+        "options", "types",
+    )
 )  # what ovsub runs between samples in and segments out
 COPY_BLOCK_BYTES = 1 << 22  # 4 MiB: join model.bin in blocks, so joining does not raise the worker's peak RSS
 
@@ -66,7 +71,7 @@ def code_fingerprint(name: str) -> str | None:
     The working tree may be shared with people editing it; this tells a run whether two of its
     workers ran different code. Modules off the path (CLI, cues, writers) are left out.
     """
-    if parse_name(name)[0] != "ovsub":
+    if not parse_name(name)[0].startswith("ovsub"):
         return None
     import ovsub
 
@@ -81,7 +86,7 @@ def code_fingerprint(name: str) -> str | None:
 def ir_info(name: str) -> dict[str, Any] | None:
     """Which cached IR an ovsub engine loads: its converter version and when it was built (None for others)."""
     family, precision = parse_name(name)
-    if family != "ovsub":
+    if not family.startswith("ovsub"):
         return None
     from ovsub import models
 
@@ -96,15 +101,20 @@ def parse_name(name: str) -> tuple[str, str]:
 
     >>> parse_name("fw-int8")
     ('fw', 'int8')
+    >>> parse_name("ovsub-genai-int8")
+    ('ovsub-genai', 'int8')
     >>> parse_name("openai-whisper")
     ('openai-whisper', 'fp32')
     """
     if name == "openai-whisper":
         return name, "fp32"
-    family, sep, precision = name.partition("-")
-    if not sep or family not in ("ovsub", "fw") or not precision:
-        raise ValueError(f"unknown engine {name!r}: use ovsub-<int8|fp16|fp32>, fw-<compute_type> or openai-whisper")
-    if family == "ovsub" and precision not in OVSUB_PRECISIONS:
+    family, sep, precision = name.rpartition("-")
+    if not sep or family not in ("ovsub", "ovsub-genai", "fw") or not precision:
+        raise ValueError(
+            f"unknown engine {name!r}: use ovsub-<int8|fp16|fp32>, ovsub-genai-<precision>, fw-<compute_type> "
+            "or openai-whisper"
+        )
+    if family.startswith("ovsub") and precision not in OVSUB_PRECISIONS:
         raise ValueError(f"{name!r}: ovsub precision must be one of {', '.join(OVSUB_PRECISIONS)}")
     return family, precision
 
@@ -112,8 +122,8 @@ def parse_name(name: str) -> tuple[str, str]:
 def make(name: str, settings: Settings) -> Engine:
     """Load the named engine (model loading happens here, outside any timed region)."""
     family, precision = parse_name(name)
-    if family == "ovsub":
-        return OvsubEngine(name, precision, settings)
+    if family.startswith("ovsub"):
+        return OvsubEngine(name, precision, settings, decoder="genai" if family == "ovsub-genai" else "ovsub")
     if family == "fw":
         return FasterWhisperEngine(name, precision, settings)
     return OpenAIWhisperEngine(name, settings)
@@ -125,7 +135,7 @@ def prepare(name: str) -> None:
     Run in a process of its own, so a first conversion never counts towards a worker's peak RSS.
     """
     family, precision = parse_name(name)
-    if family == "ovsub":
+    if family.startswith("ovsub"):
         from ovsub import models
         from ovsub.options import ModelOptions
 
@@ -135,7 +145,7 @@ def prepare(name: str) -> None:
 class OvsubEngine:
     """ovsub's public path: ``ovsub.transcribe.transcribe`` with its VAD, guards and fallback."""
 
-    def __init__(self, name: str, precision: str, settings: Settings) -> None:
+    def __init__(self, name: str, precision: str, settings: Settings, decoder: str) -> None:
         from ovsub import engine
         from ovsub.options import ModelOptions, TranscribeOptions
 
@@ -146,10 +156,11 @@ class OvsubEngine:
             word_timestamps=settings.word_timestamps,
             vad=settings.vad,
         )
-        self.model = ModelOptions(name=MODEL_NAME, precision=precision, threads=settings.threads)
+        self.model = ModelOptions(name=MODEL_NAME, precision=precision, threads=settings.threads, decoder=decoder)
         engine.load(self.model, settings.word_timestamps)  # cached per process: transcribe() reuses it
         self.notes = (
-            f"ovsub {precision} IR through transcribe(): VAD {'on' if settings.vad else 'off'}, "
+            f"ovsub {precision} IR through transcribe(), {'its own decode loop' if decoder == 'ovsub' else 'GenAI'}: "
+            f"VAD {'on' if settings.vad else 'off'}, "
             "hallucination guards with temperature fallback, no conditioning on previous text"
         )
 
