@@ -244,7 +244,7 @@ def decode_windows(
 ) -> list[WindowOutcome]:
     """Several windows of one language: first attempts as one batch, then each window's guards and fallback."""
     firsts: Sequence[engine.DecodeResult | None] = [None] * len(audios)
-    if len(audios) > 1:
+    if len(audios) > 1 and all(len(a) <= engine.WINDOW_SAMPLES for a in audios):
         firsts = transcriber.decode_windows(list(audios), request)
     return [decode_window(transcriber, a, request, first) for a, first in zip(audios, firsts)]
 
