@@ -290,14 +290,17 @@ class NativeTranscriber:
         """Encoder and cross-attention keys/values of up to 30 s windows; the decoder reads them next."""
         from ovsub.features import log_mel
 
-        feats = np.stack([log_mel(w, self.n_mels) for w in windows])
         self._frames = [len(w) // HOP_SAMPLES for w in windows]  # 10 ms mel frames of real audio per window
-        self._encoder.infer({"input_features": feats})
-        self._cross_kv.infer({"encoder_hidden_states": self._encoder.get_output_tensor(0)})
+        # The encoder takes one window at a time: it is compute-bound, so a batch would gain no speed, and
+        # its activations for 4 windows raised peak memory by 350 MB.
+        states = []
+        for w in windows:
+            self._encoder.infer({"input_features": log_mel(w, self.n_mels)[None]})
+            states.append(np.array(self._encoder.get_output_tensor(0).data))
+        self._cross_kv.infer({"encoder_hidden_states": np.concatenate(states)})
         for i in range(self.n_layers):
             for kind in ("cross_key", "cross_value"):
-                for request in (self._decoder, self._aligner):
-                    request.set_tensor(f"{kind}.{i}", self._cross_kv.get_tensor(f"{kind}.{i}"))
+                self._decoder.set_tensor(f"{kind}.{i}", self._cross_kv.get_tensor(f"{kind}.{i}"))
 
     def _step(self, input_ids: np.ndarray, beam_idx: np.ndarray) -> np.ndarray:
         self._decoder.set_tensor("input_ids", self._tensor(input_ids))
@@ -314,15 +317,20 @@ class NativeTranscriber:
         probs = np.exp(decoding.log_softmax(logits[:, ids]))
         return [(codes[int(k)], float(p[k])) for p in probs for k in [int(np.argmax(p))]]
 
-    def _alignment_scores(self, sequences: list[list[int]]) -> np.ndarray:
-        """Cross-attention scores of the alignment heads for each window's whole token sequence [W, A, S, T]."""
-        width = max(len(s) for s in sequences)
-        ids = np.full((len(sequences), width), self.special.eot, np.int64)  # padding after the end: causal, unread
-        for w, s in enumerate(sequences):
-            ids[w, : len(s)] = s
+    def _alignment_scores(self, window: int, sequence: list[int]) -> np.ndarray:
+        """Cross-attention scores of the alignment heads over one window's whole token sequence [A, S, T].
+
+        One window at a time: the pass materialises scores for every position of every layer, so a
+        batch of 4 windows raised peak memory by about 140 MB. The window's keys/values are a view
+        into the batch's.
+        """
+        for i in range(self.n_layers):
+            for kind in ("cross_key", "cross_value"):
+                batch = self._cross_kv.get_tensor(f"{kind}.{i}").data
+                self._aligner.set_tensor(f"{kind}.{i}", self._tensor(batch[window : window + 1], shared_memory=True))
         self._aligner.reset_state()
-        self._aligner.infer({"input_ids": ids, "beam_idx": np.arange(len(sequences), dtype=np.int32)})
-        return np.array(self._aligner.get_tensor("alignment_scores").data)
+        self._aligner.infer({"input_ids": np.asarray([sequence], np.int64), "beam_idx": np.zeros(1, np.int32)})
+        return np.array(self._aligner.get_tensor("alignment_scores").data[0])
 
     # -- decoding --------------------------------------------------------------------------------------
 
@@ -418,14 +426,13 @@ class NativeTranscriber:
         special = self.special
         texts = [[t for s in segments for t in s.tokens] for segments, _ in planned]
         sequences = [[*sot_sequence, special.no_timestamps, *text, special.eot] for text in texts]
-        scores = self._alignment_scores(sequences)
         out: list[list[alignment.SegmentWords] | None] = []
         for w, (segments, _) in enumerate(planned):
             if not texts[w]:
                 out.append(None)
                 continue
             window = alignment.align_window(
-                scores[w, :, : len(sequences[w])],
+                self._alignment_scores(w, sequences[w]),
                 texts[w],
                 prefix_len=len(sot_sequence),
                 num_frames=self._frames[w],
