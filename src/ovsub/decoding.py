@@ -124,16 +124,18 @@ class LogitRules:
         no_ts[ts:] = NEG_INF
         self._no_timestamps = no_ts
 
-    def apply(self, logits: np.ndarray, generated: Sequence[Sequence[int]], timestamps: bool) -> None:
-        """Mask ``logits`` [R, vocab] in place, row r having generated ``generated[r]`` so far."""
+    def apply(self, logits: np.ndarray, generated: Sequence[Sequence[int]], timestamps: bool) -> np.ndarray:
+        """Mask ``logits`` [R, vocab] in place, row r having generated ``generated[r]`` so far; return the
+        log-probabilities of the masked logits."""
         logits += self._always if timestamps else self._no_timestamps
         first = [r for r, seq in enumerate(generated) if not seq]
         if first:
             logits[first] += self._begin
         if timestamps:
-            self._timestamp_rules(logits, generated)
+            return self._timestamp_rules(logits, generated)
+        return log_softmax(logits)
 
-    def _timestamp_rules(self, logits: np.ndarray, generated: Sequence[Sequence[int]]) -> None:
+    def _timestamp_rules(self, logits: np.ndarray, generated: Sequence[Sequence[int]]) -> np.ndarray:
         ts, eot = self.special.timestamp_begin, self.special.eot
         for r, seq in enumerate(generated):
             if not seq:  # a window starts with a timestamp, and not a late one
@@ -159,6 +161,8 @@ class LogitRules:
         force = np.nonzero(ts_mass > best_text)[0]
         if len(force):
             logits[force, :ts] = NEG_INF
+            logprobs[force] = log_softmax(logits[force])
+        return logprobs
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -203,8 +207,7 @@ def search(
     done = [False] * n_windows
     for _ in range(options.max_new_tokens):
         rows = [b for w in range(n_windows) for b in beams[w]]
-        rules.apply(logits, [b[0] for b in rows], options.timestamps)
-        logprobs = log_softmax(logits)
+        logprobs = rules.apply(logits, [b[0] for b in rows], options.timestamps)
         top_idx, top_lp = _top_k(logprobs, n + 1)
         new_rows: list[tuple[list[int], list[float], float]] = []
         sources: list[int] = []
@@ -275,8 +278,7 @@ def _sample(
     sums = [0.0] * (n_windows * n)
     sources = np.repeat(np.arange(n_windows, dtype=np.int32), n)
     for _ in range(options.max_new_tokens):
-        rules.apply(logits, tokens, options.timestamps)
-        logprobs = log_softmax(logits)
+        logprobs = rules.apply(logits, tokens, options.timestamps)
         gumbel = -np.log(-np.log(rng.random(logits.shape, dtype=np.float32) + 1e-20) + 1e-20)
         picked = np.argmax(logits / options.temperature + gumbel, axis=1)
         for r in np.nonzero(~ended)[0].tolist():
