@@ -47,7 +47,8 @@ class ScriptedDecoder:
         if not self.rows:
             self.rows = [(w, list(ids)) for w, ids in enumerate(input_ids.tolist())]
         else:
-            self.rows = [(self.rows[b][0], self.rows[b][1] + ids) for b, ids in zip(beam_idx.tolist(), input_ids.tolist())]
+            pairs = zip(beam_idx.tolist(), input_ids.tolist())
+            self.rows = [(self.rows[b][0], self.rows[b][1] + ids) for b, ids in pairs]
         logits = np.full((len(self.rows), N_VOCAB), -20.0, np.float32)
         for r, (window, history) in enumerate(self.rows):
             for token, value in self.script(window, history[len(PREFIX) :]).items():

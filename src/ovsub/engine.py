@@ -346,7 +346,7 @@ class NativeTranscriber:
             start = int(round(seek_s * SAMPLE_RATE))
             window = audio[start : start + WINDOW_SAMPLES]
             with self._lock:
-                (result, next_s), = self._decode_windows([window], replace(request, language=language))
+                [(result, next_s)] = self._decode_windows([window], replace(request, language=language))
             language = language or result.language
             chunks.extend(_shifted(c, seek_s) for c in result.chunks)
             if result.score is not None:
@@ -416,7 +416,8 @@ class NativeTranscriber:
                 else:
                     chunks.append(Chunk(s.start_s, s.end_s, text))
             full_text = "".join(self.tokenizer.decode(list(s.tokens)) for s in segments)
-            out.append((DecodeResult(tuple(chunks), full_text, language, hyp.avg_logprob if hyp.tokens else None), next_s))
+            score = hyp.avg_logprob if hyp.tokens else None
+            out.append((DecodeResult(tuple(chunks), full_text, language, score), next_s))
         return out
 
     def _time_words(
