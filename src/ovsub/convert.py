@@ -33,13 +33,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ovsub import features
+
 log = logging.getLogger("ovsub")
 
-N_FFT = 400  # samples per STFT window (25 ms at 16 kHz)
-HOP_LENGTH = 160  # samples between frames (10 ms)
-SAMPLE_RATE = 16000  # Hz
-CHUNK_LENGTH_S = 30  # seconds of audio per encoder pass
-N_FRAMES = CHUNK_LENGTH_S * SAMPLE_RATE // HOP_LENGTH  # 3000 mel frames in a window
 N_TIMESTAMPS = 1501  # <|0.00|> .. <|30.00|> in steps of 0.02 s
 LN_EPS = 1e-5  # LayerNorm epsilon used by Whisper
 
@@ -673,12 +670,12 @@ def _preprocessor_config(dims: Dims) -> dict[str, Any]:
     return {
         "feature_extractor_type": "WhisperFeatureExtractor",
         "feature_size": dims.n_mels,
-        "sampling_rate": SAMPLE_RATE,
-        "hop_length": HOP_LENGTH,
-        "n_fft": N_FFT,
-        "chunk_length": CHUNK_LENGTH_S,
-        "n_samples": CHUNK_LENGTH_S * SAMPLE_RATE,
-        "nb_max_frames": N_FRAMES,
+        "sampling_rate": features.SAMPLE_RATE,
+        "hop_length": features.HOP_LENGTH,
+        "n_fft": features.N_FFT,
+        "chunk_length": features.CHUNK_S,
+        "n_samples": features.N_SAMPLES,
+        "nb_max_frames": features.N_FRAMES,
         "padding_side": "right",
         "padding_value": 0.0,
         "return_attention_mask": False,

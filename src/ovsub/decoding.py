@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 SECONDS_PER_TIMESTAMP = 0.02  # one timestamp token step: <|0.00|>, <|0.02|>, ...
-FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
 NEG_INF = np.float32(-np.inf)
 
 # step(input_ids [R, S] int64, beam_idx [R] int32) -> logits [R, vocab] float32 for the last position.

@@ -22,16 +22,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ovsub import alignment, decoding
+from ovsub import alignment, decoding, features
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 from ovsub.types import Word
 
 log = logging.getLogger("ovsub")
 
-SAMPLE_RATE = 16000  # Hz, what Whisper's feature extractor expects
-WINDOW_SAMPLES = 30 * SAMPLE_RATE  # 480000 samples: what one encoder pass hears
-HOP_SAMPLES = 160  # samples per 10 ms mel frame
+SAMPLE_RATE = features.SAMPLE_RATE  # Hz, what Whisper's feature extractor expects
+WINDOW_SAMPLES = features.N_SAMPLES  # 480000 samples: what one encoder pass hears
 MIN_WINDOW_S = 0.2  # a remainder shorter than this after the last window is not decoded on its own
 N_TEXT_CTX = 448  # decoder positions: prompt + prefix + generated tokens
 MAX_PROMPT_TOKENS = N_TEXT_CTX // 2 - 1  # Whisper keeps the last 223 tokens of a prompt
@@ -275,7 +274,6 @@ class NativeTranscriber:
         self.multilingual = bool(self.special.languages)
         self.languages = set(self.special.languages)
         self._tensor = ov.Tensor
-        self._frames: list[int] = []  # real audio per window of the batch being decoded (10 ms frames)
         self._lock = threading.Lock()
         # Windows per batch: each holds its cross-attention keys/values (n_layers x 2 x 1500 x d_model
         # floats: 37 MB for base), read once per decoder step; bounded by memory, not by speed.
@@ -288,14 +286,11 @@ class NativeTranscriber:
 
     def _encode(self, windows: list[np.ndarray]) -> None:
         """Encoder and cross-attention keys/values of up to 30 s windows; the decoder reads them next."""
-        from ovsub.features import log_mel
-
-        self._frames = [len(w) // HOP_SAMPLES for w in windows]  # 10 ms mel frames of real audio per window
         # The encoder takes one window at a time: it is compute-bound, so a batch would gain no speed, and
         # its activations for 4 windows raised peak memory by 350 MB.
         states = []
         for w in windows:
-            self._encoder.infer({"input_features": log_mel(w, self.n_mels)[None]})
+            self._encoder.infer({"input_features": features.log_mel(w, self.n_mels)[None]})
             states.append(np.array(self._encoder.get_output_tensor(0).data))
         self._cross_kv.infer({"encoder_hidden_states": np.concatenate(states)})
         for i in range(self.n_layers):
@@ -404,24 +399,31 @@ class NativeTranscriber:
             else:
                 whole = [decoding.TimedTokens(0.0, window_s, hyp.tokens, hyp.logprobs)] if hyp.tokens else []
                 planned.append((whole, window_s))
-        timed = self._time_words(planned, sot_sequence, language) if request.word_timestamps and timestamps else None
+        timed = None
+        if request.word_timestamps and timestamps:
+            frames = [len(w) // features.HOP_LENGTH for w in windows]  # 10 ms mel frames of real audio
+            timed = self._time_words(planned, frames, sot_sequence, language)
         out = []
         for w, ((segments, next_s), hyp) in enumerate(zip(planned, hyps)):
+            texts = [self.tokenizer.decode(list(s.tokens)) for s in segments]
+            timing = timed[w] if timed else None
             chunks = []
-            for k, s in enumerate(segments):
-                text = self.tokenizer.decode(list(s.tokens)).strip()
-                timing = timed[w] if timed else None
+            for k, (s, text) in enumerate(zip(segments, texts)):
                 if timing:  # segment times moved to agree with their words, as Whisper does
-                    chunks.append(Chunk(timing[k].start_s, timing[k].end_s, text, timing[k].words))
+                    chunks.append(Chunk(timing[k].start_s, timing[k].end_s, text.strip(), timing[k].words))
                 else:
-                    chunks.append(Chunk(s.start_s, s.end_s, text))
-            full_text = "".join(self.tokenizer.decode(list(s.tokens)) for s in segments)
+                    chunks.append(Chunk(s.start_s, s.end_s, text.strip()))
+            full_text = "".join(texts)
             score = hyp.avg_logprob if hyp.tokens else None
             out.append((DecodeResult(tuple(chunks), full_text, language, score), next_s))
         return out
 
     def _time_words(
-        self, planned: list[tuple[list[decoding.TimedTokens], float]], sot_sequence: list[int], language: str
+        self,
+        planned: list[tuple[list[decoding.TimedTokens], float]],
+        frames: list[int],
+        sot_sequence: list[int],
+        language: str,
     ) -> list[list[alignment.SegmentWords] | None]:
         """Words of every segment of every window, timed by the alignment heads (one decoder call for all)."""
         special = self.special
@@ -436,7 +438,7 @@ class NativeTranscriber:
                 self._alignment_scores(w, sequences[w]),
                 texts[w],
                 prefix_len=len(sot_sequence),
-                num_frames=self._frames[w],
+                num_frames=frames[w],
                 decode=self.tokenizer.decode,
                 language=language,
                 token_probs=[float(np.exp(lp)) for s in segments for lp in s.logprobs],
