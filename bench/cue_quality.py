@@ -42,10 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from ovsub import cues, engine, media, vad
+from ovsub import cues
+from ovsub.whisper import engine
+from ovsub.audio import media, vad
 from ovsub.evaluation import corpus_wer, english_ground_truth, load_clips
 from ovsub.options import CueOptions, ModelOptions
-from ovsub.transcribe import transcribe
+from ovsub.transcription import transcribe
 from ovsub.types import Cue, Segment
 
 REPO_DIR = Path(__file__).resolve().parent.parent

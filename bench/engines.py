@@ -27,13 +27,7 @@ import numpy as np
 MODEL_NAME = "base"  # the bundled CTranslate2 weights; every engine reads these same numbers
 OVSUB_PRECISIONS = ("int8", "fp16", "fp32")  # ovsub.options.PRECISIONS
 FW_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # what faster-whisper reads beside model.bin
-OVSUB_TIMED_MODULES = tuple(
-    f"{m}.py"
-    for m in (
-        "transcribe", "engine", "decoding", "features", "alignment", "vad", "guards", "media", "models", "convert",
-        "options", "types",
-    )
-)  # what ovsub runs between samples in and segments out
+OVSUB_TIMED_CODE = ("audio", "whisper", "transcription", "options.py", "types.py")  # what runs between samples in and segments out
 COPY_BLOCK_BYTES = 1 << 22  # 4 MiB: join model.bin in blocks, so joining does not raise the worker's peak RSS
 
 
@@ -77,9 +71,11 @@ def code_fingerprint(name: str) -> str | None:
 
     root = Path(ovsub.__file__).parent
     digest = hashlib.sha256()
-    for module in OVSUB_TIMED_MODULES:
-        digest.update(module.encode())
-        digest.update((root / module).read_bytes())
+    for part in OVSUB_TIMED_CODE:
+        files = sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]
+        for module in files:
+            digest.update(str(module.relative_to(root)).encode())
+            digest.update(module.read_bytes())
     return digest.hexdigest()[:10]
 
 
@@ -88,7 +84,7 @@ def ir_info(name: str) -> dict[str, Any] | None:
     family, precision = parse_name(name)
     if not family.startswith("ovsub"):
         return None
-    from ovsub import models
+    from ovsub.whisper import models
 
     entry = models.entry_dir(MODEL_NAME, precision)
     manifest = models.read_manifest(entry) or {}
@@ -136,7 +132,7 @@ def prepare(name: str) -> None:
     """
     family, precision = parse_name(name)
     if family.startswith("ovsub"):
-        from ovsub import models
+        from ovsub.whisper import models
         from ovsub.options import ModelOptions
 
         models.ensure_model(ModelOptions(name=MODEL_NAME, precision=precision))
@@ -146,7 +142,7 @@ class OvsubEngine:
     """ovsub's public path: ``ovsub.transcribe.transcribe`` with its VAD, guards and fallback."""
 
     def __init__(self, name: str, precision: str, settings: Settings, decoder: str) -> None:
-        from ovsub import engine
+        from ovsub.whisper import engine
         from ovsub.options import ModelOptions, TranscribeOptions
 
         self.name = name
@@ -165,7 +161,7 @@ class OvsubEngine:
         )
 
     def transcribe(self, audio: np.ndarray | None, path: str) -> str:
-        from ovsub.transcribe import transcribe
+        from ovsub.transcription import transcribe
 
         segments, _ = transcribe(path, self.options, self.model, audio=audio)
         return " ".join(s.text.strip() for s in segments)
@@ -176,7 +172,7 @@ class OvsubEngine:
 
 def ct2_model_dir(into: Path) -> Path:
     """The bundled base weights as a CTranslate2 model folder: model.bin joined from its parts, plus assets."""
-    from ovsub import models
+    from ovsub.whisper import models
 
     source = models.resolve(MODEL_NAME)
     with open(into / "model.bin", "wb") as out:

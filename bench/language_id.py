@@ -13,7 +13,8 @@ import collections
 import time
 from pathlib import Path
 
-from ovsub import engine, media
+from ovsub.whisper import engine
+from ovsub.audio import media
 from ovsub.evaluation import non_english
 from ovsub.options import ModelOptions
 

@@ -117,9 +117,10 @@ class TimedTranscriber:
 
 def ovsub_path(audio: np.ndarray, path: str, model: Any, beams: list[int]) -> list[dict[str, Any]]:
     """transcribe() with VAD on and off per beam setting: decode calls, their time, VAD time, the rest."""
-    from ovsub import engine, vad
+    from ovsub.whisper import engine
+    from ovsub.audio import vad
     from ovsub.options import TranscribeOptions
-    from ovsub.transcribe import transcribe
+    from ovsub.transcription import transcribe
 
     inner = engine.load(model, word_timestamps=True)
     vad.speech_regions(audio[: WARMUP_S * SAMPLE_RATE])  # compiles the VAD model
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     beams = [int(b) for b in args.beams.split(",")]
 
-    from ovsub import media, models
+    from ovsub.audio import media
+    from ovsub.whisper import models
     from ovsub.options import ModelOptions
 
     load_start = report.load_average()

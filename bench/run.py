@@ -261,7 +261,7 @@ def render(args: argparse.Namespace, results: dict[str, Any], audio_s: float, lo
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from ovsub import media
+    from ovsub.audio import media
 
     load_start = report.load_average()
     audio_s = len(media.load_audio(args.audio)) / media.SAMPLE_RATE

@@ -45,7 +45,7 @@ DEFAULT_OUT = report.BENCH_DIR / "results" / "scale-latest.md"
 
 def source_clips(data_dir: Path) -> list[tuple[np.ndarray, str]]:
     """The English ground-truth clips as (samples, reference); the derived long file is left out (it repeats them)."""
-    from ovsub import media
+    from ovsub.audio import media
     from ovsub.evaluation import english_ground_truth
 
     clips = [c for c in english_ground_truth(data_dir) if "long" not in c.path.parts]

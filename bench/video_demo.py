@@ -22,7 +22,7 @@ from pathlib import Path
 
 import av
 
-from ovsub import mux
+from ovsub import video as mux
 from ovsub.cli import main as ovsub_main
 
 

@@ -67,7 +67,7 @@ class Worker:
     """State of one engine's process: its adapter, the audio it times, and what it measured."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from ovsub import media
+        from ovsub.audio import media
 
         self.args = args
         self.settings = engines.Settings(
@@ -104,7 +104,7 @@ class Worker:
         }
 
     def warmup(self) -> dict[str, Any]:
-        from ovsub import media
+        from ovsub.audio import media
 
         path = self.args.warmup_audio or self.args.audio
         audio = media.load_audio(path) if self.args.warmup_audio or self.audio is None else self.audio
@@ -123,7 +123,7 @@ class Worker:
         return {"event": "run", **self.runs[-1]}
 
     def decode_wer_set(self) -> dict[str, Any]:
-        from ovsub import media
+        from ovsub.audio import media
         from ovsub.evaluation import corpus_wer, english_ground_truth
 
         clips = english_ground_truth(Path(self.args.wer_data))

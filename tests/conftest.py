@@ -20,7 +20,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def base_model():
     """Whisper base (int8 IR, word timestamps on), converted into the user cache once and shared by all tests."""
-    from ovsub import engine
+    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
 
     return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=True)
@@ -29,7 +29,7 @@ def base_model():
 @pytest.fixture(scope="session")
 def base_model_plain():
     """Whisper base without word timestamps (GenAI then keeps its fused attention): greedy reference runs."""
-    from ovsub import engine
+    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
 
     return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=False)

@@ -10,8 +10,8 @@ import string
 import numpy as np
 import pytest
 
-from ovsub import alignment
-from ovsub.alignment import (
+from ovsub.whisper import alignment
+from ovsub.whisper.alignment import (
     WindowAlignment,
     WordTiming,
     align_window,

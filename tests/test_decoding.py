@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from ovsub import decoding
-from ovsub.decoding import Hypothesis, LogitRules, SearchOptions, SpecialTokens, search, split_segments
+from ovsub.whisper import decoding
+from ovsub.whisper.decoding import Hypothesis, LogitRules, SearchOptions, SpecialTokens, search, split_segments
 
 # A toy vocabulary laid out like Whisper's: text tokens, <|endoftext|>, specials, <|notimestamps|>, timestamps.
 TEXT = 10  # ids 0..9 are text

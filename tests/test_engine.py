@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub import engine, media
+from ovsub.whisper import engine
+from ovsub.audio import media
 from ovsub.evaluation import corpus_wer, edit_distance, english_ground_truth, non_english, normalize
 
 pytestmark = pytest.mark.model
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.model
 
 def _ct2_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled base weights reassembled as a CTranslate2 model folder (model.bin from its two parts)."""
-    from ovsub import models
+    from ovsub.whisper import models
 
     source = models.resolve("base")
     folder = tmp_path_factory.mktemp("ct2-base")
@@ -165,7 +166,7 @@ def test_windows_decoded_as_one_batch_match_each_decoded_alone(data_dir, base_mo
 
 def test_a_model_folder_without_ovsub_graphs_runs_through_genai(tmp_path, base_model):
     """A ready OpenVINO folder exported by another tool has no step decoder: auto picks GenAI, ovsub refuses."""
-    from ovsub.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
+    from ovsub.whisper.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
     from ovsub.errors import ModelError
     from ovsub.options import ModelOptions
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ovsub import guards
-from ovsub.guards import (
+from ovsub.transcription import guards
+from ovsub.transcription.guards import (
     GuardOptions,
     Verdict,
     assess,
@@ -179,7 +179,7 @@ def test_options_are_validated():
 
 
 def test_docstring_examples():
-    from ovsub import vad
+    from ovsub.audio import vad
 
     for module in (guards, vad):
         result = doctest.testmod(module)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub import convert, models
+from ovsub.whisper import convert, models
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 

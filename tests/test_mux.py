@@ -19,9 +19,9 @@ import numpy as np
 import pysubs2
 import pytest
 
-from ovsub import mux
+from ovsub import video as mux
 from ovsub.errors import InputNotFoundError, OutputError
-from ovsub.mux import BurnStyle, SubtitleTrack
+from ovsub.video import BurnStyle, SubtitleTrack
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, never copied in
 SPEECH_MP4 = DATA / "video" / "pydub_creative_common.mp4"  # H.264 640x480 + AAC, 2.3 s

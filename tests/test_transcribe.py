@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from ovsub import engine, media, vad
+from ovsub.whisper import engine
+from ovsub.audio import media, vad
 from ovsub.cues import build_cues, check_cues
 from ovsub.options import CueOptions
 from ovsub.evaluation import corpus_wer
-from ovsub.transcribe import transcribe
+from ovsub.transcription import transcribe
 
 pytestmark = pytest.mark.model
 
@@ -76,14 +77,14 @@ GERMAN_WORDS = {"der", "die", "das", "und", "zu", "den", "mit", "von", "wird", "
 
 
 def _regions(*spans):
-    from ovsub.vad import Region
+    from ovsub.audio.vad import Region
 
     return [Region(float(a), float(b)) for a, b in spans]
 
 
 def test_language_windows_never_mix_languages_and_keep_every_region_in_order():
-    from ovsub import vad
-    from ovsub.transcribe import language_windows
+    from ovsub.audio import vad
+    from ovsub.transcription import language_windows
 
     regions = _regions((0, 8), (9, 17), (18, 26), (27, 50), (51, 53), (54, 60), (61, 62), (63, 70))
     languages = ["en", "en", "de", "de", "de", "en", "fr", "fr"]
@@ -100,8 +101,8 @@ def test_language_windows_never_mix_languages_and_keep_every_region_in_order():
 
 
 def test_language_windows_with_one_language_are_the_plain_plan():
-    from ovsub import vad
-    from ovsub.transcribe import language_windows
+    from ovsub.audio import vad
+    from ovsub.transcription import language_windows
 
     regions = _regions((0, 8), (9, 17), (17.1, 21), (22, 40), (41, 43))
     for language in ("de", None):  # a forced language, or nothing detected: as before per-region languages
@@ -112,7 +113,7 @@ def test_language_windows_with_one_language_are_the_plain_plan():
 
 
 def test_detection_units_judge_long_regions_alone_and_short_ones_together():
-    from ovsub.transcribe import detection_units
+    from ovsub.transcription import detection_units
 
     # 0.5 + 0.6 + 0.6 s add up to 1.7 s; the lone 1 s region between two long ones is left to its neighbours.
     regions = _regions((0, 3), (4, 4.5), (5, 5.6), (6, 6.6), (7, 7.3), (8, 10), (11, 12), (13, 20))
@@ -123,7 +124,7 @@ def test_detection_units_judge_long_regions_alone_and_short_ones_together():
 
 
 def test_fill_languages_takes_the_nearest_detected_neighbour():
-    from ovsub.transcribe import fill_languages
+    from ovsub.transcription import fill_languages
 
     regions = _regions((0, 5), (5.2, 6), (9.5, 10), (10.2, 15), (16, 17))
     assert fill_languages(regions, ["en", None, None, "de", None]) == ["en", "en", "de", "de", "de"]
@@ -132,7 +133,7 @@ def test_fill_languages_takes_the_nearest_detected_neighbour():
 
 
 def test_main_language_is_the_one_with_most_speech():
-    from ovsub.transcribe import language_windows, main_language
+    from ovsub.transcription import language_windows, main_language
 
     regions = _regions((0, 10), (11, 15), (16, 22))
     assert main_language(language_windows(list(zip(regions, ["en", "de", "de"])))) == "en"  # 10 s against 4 + 6 s
@@ -149,7 +150,7 @@ class _FakeDetector:
         self.calls = []
 
     def decode(self, audio, request):
-        from ovsub import engine
+        from ovsub.whisper import engine
 
         self.calls.append((len(audio), request))
         language = "de" if float(np.max(np.abs(audio))) > 0.15 else "en"
@@ -157,7 +158,7 @@ class _FakeDetector:
 
 
 def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
-    from ovsub.transcribe import region_languages
+    from ovsub.transcription import region_languages
 
     rate = media.SAMPLE_RATE
     audio = np.zeros(60 * rate, np.float32)
@@ -207,7 +208,7 @@ def test_languages_that_would_share_a_window_are_decoded_apart(data_dir, base_mo
 
 def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
     from ovsub.options import TranscribeOptions
-    from ovsub.transcribe import plan_decodes
+    from ovsub.transcription import plan_decodes
 
     audio = media.load_audio(data_dir / "english/long/derived_librispeech_concat_10utt.flac")
     planned = plan_decodes(audio, TranscribeOptions(), base_model)
@@ -216,7 +217,7 @@ def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
 
 
 def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
-    from ovsub.transcribe import word_on_source
+    from ovsub.transcription import word_on_source
     from ovsub.types import Word
 
     window = vad.Window((vad.Region(10.0, 12.0), vad.Region(20.0, 22.0)), gap_s=0.15)
@@ -230,7 +231,7 @@ def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
 
 
 def test_speech_after_an_early_stop_is_decoded_again():
-    from ovsub.transcribe import WindowOutcome, unheard_rest
+    from ovsub.transcription import WindowOutcome, unheard_rest
 
     window = vad.Window((vad.Region(0.0, 10.0), vad.Region(12.0, 20.0), vad.Region(21.0, 26.0)), gap_s=0.15)
     stopped = engine.DecodeResult((engine.Chunk(0.0, 9.0, "early stop"),), "early stop", "en", None)

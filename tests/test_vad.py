@@ -12,9 +12,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ovsub import vad
-from ovsub.media import load_audio
-from ovsub.vad import (
+from ovsub.audio import vad
+from ovsub.audio.media import load_audio
+from ovsub.audio.vad import (
     FRAME_S,
     SAMPLE_RATE,
     Region,

@@ -10,7 +10,7 @@ import av
 import pysubs2
 import pytest
 
-from ovsub import mux
+from ovsub import video as mux
 from ovsub.cli import main
 
 pytestmark = pytest.mark.model

@@ -27,7 +27,7 @@ pytest.importorskip("python_multipart", reason="the web app needs: pip install '
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from ovsub import mux  # noqa: E402
+from ovsub import video as mux  # noqa: E402
 from ovsub.web import WebSettings, create_app, serve  # noqa: E402
 from ovsub.web.security import UrlRefused, check_url, display_name  # noqa: E402
 

@@ -27,7 +27,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Imported on first use, so `import ovsub` stays cheap and `ovsub --help` does not load OpenVINO.
     if name == "transcribe":
-        from ovsub.transcribe import transcribe
+        from ovsub.transcription import transcribe
 
         return transcribe
     if name == "build_cues":

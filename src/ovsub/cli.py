@@ -224,7 +224,7 @@ def _process_one(
     out_dir = args.output_dir or (None if local == source else ".")
     tracks: list[int | str | None] = [args.audio_track]
     if args.all_audio_tracks:
-        from ovsub import media
+        from ovsub.audio import media
 
         tracks = list(range(len(media.probe(local).audio_streams))) or [None]
     for track in tracks:
@@ -252,7 +252,7 @@ def _video_outputs(
     video: str, source: str, results: list[Any], args: argparse.Namespace, out_dir: str | None
 ) -> list[Path]:
     """The video again with soft subtitle tracks (--embed) and/or subtitles drawn on it (--burn)."""
-    from ovsub import mux, pipeline
+    from ovsub import video as mux, pipeline
 
     tracks = []
     for i, subs in enumerate(results):
@@ -276,7 +276,7 @@ def _video_outputs(
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from ovsub import models
+    from ovsub.whisper import models
 
     if args.convert:
         started = time.monotonic()

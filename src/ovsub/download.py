@@ -196,7 +196,7 @@ def _ytdlp_options(staging: Path, audio_only: bool, timeout_s: float) -> dict[st
         "merge_output_format": "mkv",  # when video and audio come separately
     }
     with contextlib.suppress(Exception):  # merging needs ffmpeg; plain downloads do not
-        from ovsub.mux import ffmpeg_exe
+        from ovsub.video import ffmpeg_exe
 
         options["ffmpeg_location"] = ffmpeg_exe()
     return options

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ovsub import cues, writers
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions, to_dict
-from ovsub.transcribe import transcribe
+from ovsub.transcription import transcribe
 from ovsub.types import Cue, Segment, TranscriptInfo
 
 log = logging.getLogger("ovsub")

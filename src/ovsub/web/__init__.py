@@ -111,7 +111,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _warm_up(settings: WebSettings) -> None:
     """Load (and on first use convert) the default model in the background, so the first job starts sooner."""
-    from ovsub import engine
+    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
 
     options = ModelOptions(name=settings.default_model, precision=settings.precision, cache_dir=settings.cache_dir)

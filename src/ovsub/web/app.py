@@ -34,7 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ovsub import __version__, mux
+from ovsub import __version__, video as mux
 from ovsub.errors import MediaError, NoAudioStreamError
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
 from ovsub.web import runner

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ovsub import media, mux, pipeline
+from ovsub.audio import media
+from ovsub import video as mux, pipeline
 from ovsub.download import CONTAINER_EXTENSIONS
 from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelError
+from ovsub.errors import ModelError
 
 log = logging.getLogger("ovsub")
 

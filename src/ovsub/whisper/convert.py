@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ovsub import features
+from ovsub.whisper import features
 
 log = logging.getLogger("ovsub")
 

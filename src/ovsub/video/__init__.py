@@ -49,7 +49,7 @@ log = logging.getLogger("ovsub")
 STDERR_TAIL_CHARS = 1500  # how much of ffmpeg's complaint an error message keeps (its last lines matter)
 SUBTITLE_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt")  # subtitle files embed() and burn() accept
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-ASSETS_FONTS_DIR = Path(__file__).resolve().parent / "assets" / "fonts"  # fonts shipped with ovsub, if any
+ASSETS_FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"  # fonts shipped with ovsub, if any
 FONT_PACKAGE_GROUPS = ("fontpkg.family", "justmytype.packs")  # entry points of font-only PyPI packages
 SYSTEM_FONTCONFIG = "/etc/fonts/fonts.conf"  # the system's fonts, included unless FONTCONFIG_FILE says otherwise
 

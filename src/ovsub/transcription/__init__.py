@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ovsub import engine, guards, media, vad
+from ovsub.whisper import engine
+from ovsub.transcription import guards
+from ovsub.audio import media, vad
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
 from ovsub.types import Segment, TranscriptInfo, Word
 

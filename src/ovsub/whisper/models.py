@@ -270,7 +270,7 @@ def ensure_model(options: ModelOptions) -> Path:
 
 
 def _build_entry(source: Source, entry: Path, precision: str) -> None:
-    from ovsub import convert
+    from ovsub.whisper import convert
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     for stale in entry.parent.glob(f".{entry.name}.tmp-*"):  # leftovers of an interrupted build

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ovsub import alignment, decoding, features
+from ovsub.whisper import alignment, decoding, features
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 from ovsub.types import Word
@@ -238,7 +238,7 @@ class NativeTranscriber:
         import openvino as ov
         import tokenizers
 
-        from ovsub.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
+        from ovsub.whisper.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
 
         self.model_dir = Path(model_dir)
         try:
@@ -459,8 +459,8 @@ def load(options: ModelOptions, word_timestamps: bool = True) -> Transcriber:
     has its graphs, which every folder ovsub converts does; GenAI's WhisperPipeline for a ready
     OpenVINO folder exported by another tool, or when asked for.
     """
-    from ovsub import models
-    from ovsub.convert import STEP_DECODER_MODEL
+    from ovsub.whisper import models
+    from ovsub.whisper.convert import STEP_DECODER_MODEL
 
     key = (options, word_timestamps if options.decoder == "genai" else None)
     with _loaded_lock:
