@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from ovsub import cues
-from ovsub.whisper import engine
+from ovsub.transcription import load_model
 from ovsub.audio import media, vad
+from ovsub.options import VadOptions
 from ovsub.evaluation import corpus_wer, english_ground_truth, load_clips
 from ovsub.options import CueOptions, ModelOptions
 from ovsub.transcription import transcribe
@@ -126,7 +127,7 @@ def silence(seconds: float) -> np.ndarray:
 def speech_onset_s(audio: np.ndarray, start_s: float, end_s: float) -> float:
     """Where Silero VAD (no padding) first hears speech in ``audio[start_s:end_s]``; ``start_s`` if nowhere."""
     span = audio[int(start_s * SAMPLE_RATE) : int(end_s * SAMPLE_RATE)]
-    regions = vad.speech_regions(span, vad.VadOptions(speech_pad_ms=0))
+    regions = vad.speech_regions(span, VadOptions(speech_pad_ms=0))
     return start_s + regions[0].start_s if regions else start_s
 
 
@@ -247,7 +248,7 @@ class Runner:
     """One loaded model, forced English, VAD on or off; remembers what it transcribed."""
 
     def __init__(self, threads: int) -> None:
-        self.transcriber = engine.load(ModelOptions(threads=threads), word_timestamps=True)
+        self.transcriber = load_model(ModelOptions(threads=threads), word_timestamps=True)
         self.done: dict[tuple[str, bool], list[Segment]] = {}
 
     def segments(self, path: Path, use_vad: bool) -> list[Segment]:

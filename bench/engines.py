@@ -142,7 +142,7 @@ class OvsubEngine:
     """ovsub's public path: ``ovsub.transcribe.transcribe`` with its VAD, guards and fallback."""
 
     def __init__(self, name: str, precision: str, settings: Settings, decoder: str) -> None:
-        from ovsub.whisper import engine
+        from ovsub.transcription import load_model
         from ovsub.options import ModelOptions, TranscribeOptions
 
         self.name = name
@@ -153,7 +153,7 @@ class OvsubEngine:
             vad=settings.vad,
         )
         self.model = ModelOptions(name=MODEL_NAME, precision=precision, threads=settings.threads, decoder=decoder)
-        engine.load(self.model, settings.word_timestamps)  # cached per process: transcribe() reuses it
+        load_model(self.model, settings.word_timestamps)  # cached per process: transcribe() reuses it
         self.notes = (
             f"ovsub {precision} IR through transcribe(), {'its own decode loop' if decoder == 'ovsub' else 'GenAI'}: "
             f"VAD {'on' if settings.vad else 'off'}, "

@@ -13,7 +13,7 @@ import collections
 import time
 from pathlib import Path
 
-from ovsub.whisper import engine
+from ovsub.transcription import load_model
 from ovsub.audio import media
 from ovsub.evaluation import non_english
 from ovsub.options import ModelOptions
@@ -25,13 +25,13 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--precision", default="int8")
     args = parser.parse_args()
-    model = engine.load(ModelOptions(name=args.model, precision=args.precision), word_timestamps=False)
+    model = load_model(ModelOptions(name=args.model, precision=args.precision), word_timestamps=False)
     right: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
     wrong = []
     started = time.monotonic()
     for clip in non_english(Path(args.data)):
-        language = engine.detect_language(model, media.load_audio(clip.path))
+        language = model.detect_language(media.load_audio(clip.path)).language
         total[clip.language] += 1
         if language == clip.language:
             right[clip.language] += 1

@@ -117,12 +117,12 @@ class TimedTranscriber:
 
 def ovsub_path(audio: np.ndarray, path: str, model: Any, beams: list[int]) -> list[dict[str, Any]]:
     """transcribe() with VAD on and off per beam setting: decode calls, their time, VAD time, the rest."""
-    from ovsub.whisper import engine
+    from ovsub.transcription import load_model
     from ovsub.audio import vad
     from ovsub.options import TranscribeOptions
     from ovsub.transcription import transcribe
 
-    inner = engine.load(model, word_timestamps=True)
+    inner = load_model(model, word_timestamps=True)
     vad.speech_regions(audio[: WARMUP_S * SAMPLE_RATE])  # compiles the VAD model
     started = time.perf_counter()
     regions = vad.speech_regions(audio)

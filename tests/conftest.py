@@ -20,16 +20,16 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def base_model():
     """Whisper base (int8 IR, word timestamps on), converted into the user cache once and shared by all tests."""
-    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
+    from ovsub.transcription import load_model
 
-    return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=True)
+    return load_model(ModelOptions(name="base", precision="int8"), word_timestamps=True)
 
 
 @pytest.fixture(scope="session")
 def base_model_plain():
     """Whisper base without word timestamps (GenAI then keeps its fused attention): greedy reference runs."""
-    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
+    from ovsub.transcription import load_model
 
-    return engine.load(ModelOptions(name="base", precision="int8"), word_timestamps=False)
+    return load_model(ModelOptions(name="base", precision="int8"), word_timestamps=False)

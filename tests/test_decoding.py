@@ -20,6 +20,7 @@ SPECIAL = SpecialTokens(
     sot=SOT,
     sot_prev=SOT_PREV,
     no_timestamps=NO_TS,
+    no_speech=NO_TS - 1,
     n_vocab=N_VOCAB,
     languages={"en": LANG},
     tasks={"transcribe": TASK},

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ovsub.transcription import guards
+from ovsub.options import GuardOptions
 from ovsub.transcription.guards import (
-    GuardOptions,
     Verdict,
     assess,
     compression_ratio,

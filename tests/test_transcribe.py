@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from ovsub.whisper import engine
-from ovsub.audio import media, vad
+from ovsub.audio import media
+from ovsub.transcription import windows as vad_windows
+from ovsub.whisper.transcriber import Chunk, DecodeResult, LanguageGuess
 from ovsub.cues import build_cues, check_cues
 from ovsub.options import CueOptions
 from ovsub.evaluation import corpus_wer
+from ovsub.audio.vad import Region
 from ovsub.transcription import transcribe
 
 pytestmark = pytest.mark.model
@@ -83,8 +85,7 @@ def _regions(*spans):
 
 
 def test_language_windows_never_mix_languages_and_keep_every_region_in_order():
-    from ovsub.audio import vad
-    from ovsub.transcription import language_windows
+    from ovsub.transcription.planning import language_windows
 
     regions = _regions((0, 8), (9, 17), (18, 26), (27, 50), (51, 53), (54, 60), (61, 62), (63, 70))
     languages = ["en", "en", "de", "de", "de", "en", "fr", "fr"]
@@ -94,26 +95,25 @@ def test_language_windows_never_mix_languages_and_keep_every_region_in_order():
     assert [r for w, _ in planned for r in w.regions] == regions
     assert [lang for w, lang in planned for _ in w.regions] == languages
     for window, _ in planned:
-        assert window.duration_s <= vad.MAX_WINDOW_S
-    # Each group is packed exactly as vad.plan_windows packs it alone.
+        assert window.duration_s <= vad_windows.MAX_WINDOW_S
+    # Each group is packed exactly as plan_windows packs it alone.
     german = [w for w, lang in planned if lang == "de"]
-    assert german == vad.plan_windows(regions[2:5])
+    assert german == vad_windows.plan_windows(regions[2:5])
 
 
 def test_language_windows_with_one_language_are_the_plain_plan():
-    from ovsub.audio import vad
-    from ovsub.transcription import language_windows
+    from ovsub.transcription.planning import language_windows
 
     regions = _regions((0, 8), (9, 17), (17.1, 21), (22, 40), (41, 43))
     for language in ("de", None):  # a forced language, or nothing detected: as before per-region languages
         planned = language_windows([(r, language) for r in regions])
-        assert [w for w, _ in planned] == vad.plan_windows(regions)
+        assert [w for w, _ in planned] == vad_windows.plan_windows(regions)
         assert {lang for _, lang in planned} == {language}
     assert language_windows([]) == []
 
 
 def test_detection_units_judge_long_regions_alone_and_short_ones_together():
-    from ovsub.transcription import detection_units
+    from ovsub.transcription.planning import detection_units
 
     # 0.5 + 0.6 + 0.6 s add up to 1.7 s; the lone 1 s region between two long ones is left to its neighbours.
     regions = _regions((0, 3), (4, 4.5), (5, 5.6), (6, 6.6), (7, 7.3), (8, 10), (11, 12), (13, 20))
@@ -124,7 +124,7 @@ def test_detection_units_judge_long_regions_alone_and_short_ones_together():
 
 
 def test_fill_languages_takes_the_nearest_detected_neighbour():
-    from ovsub.transcription import fill_languages
+    from ovsub.transcription.planning import fill_languages
 
     regions = _regions((0, 5), (5.2, 6), (9.5, 10), (10.2, 15), (16, 17))
     assert fill_languages(regions, ["en", None, None, "de", None]) == ["en", "en", "de", "de", "de"]
@@ -133,12 +133,16 @@ def test_fill_languages_takes_the_nearest_detected_neighbour():
 
 
 def test_main_language_is_the_one_with_most_speech():
-    from ovsub.transcription import language_windows, main_language
+    from ovsub.transcription.planning import main_language
 
     regions = _regions((0, 10), (11, 15), (16, 22))
-    assert main_language(language_windows(list(zip(regions, ["en", "de", "de"])))) == "en"  # 10 s against 4 + 6 s
-    assert main_language(language_windows(list(zip(regions, ["de", "en", "en"])))) == "de"  # a tie: the earlier
-    assert main_language(language_windows(list(zip(regions, [None] * 3)))) is None
+
+    def guesses(*codes):
+        return [LanguageGuess(c, 0.5) if c else None for c in codes]
+
+    assert main_language(list(zip(regions, guesses("en", "de", "de")))).language == "en"  # 10 s against 4 + 6 s
+    assert main_language(list(zip(regions, guesses("de", "en", "en")))).language == "de"  # a tie: the earlier
+    assert main_language(list(zip(regions, guesses(None, None, None)))) is None
 
 
 class _FakeDetector:
@@ -149,16 +153,13 @@ class _FakeDetector:
     def __init__(self):
         self.calls = []
 
-    def decode(self, audio, request):
-        from ovsub.whisper import engine
-
-        self.calls.append((len(audio), request))
-        language = "de" if float(np.max(np.abs(audio))) > 0.15 else "en"
-        return engine.DecodeResult((), "", language, None)
+    def detect_language(self, audio):
+        self.calls.append(len(audio))
+        return LanguageGuess("de" if float(np.max(np.abs(audio))) > 0.15 else "en", 0.9)
 
 
 def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
-    from ovsub.transcription import region_languages
+    from ovsub.transcription.planning import region_languages
 
     rate = media.SAMPLE_RATE
     audio = np.zeros(60 * rate, np.float32)
@@ -166,10 +167,8 @@ def test_region_languages_detects_each_unit_once_and_fills_in_short_regions():
         audio[int(a * rate) : int(b * rate)] = level
     regions = _regions((0, 10), (11, 11.8), (12, 20), (21, 55))
     detector = _FakeDetector()
-    assert region_languages(detector, audio, regions) == ["en", "de", "de", "en"]
+    assert [g.language for g in region_languages(detector, audio, regions)] == ["en", "de", "de", "en"]
     assert len(detector.calls) == 3  # the 0.8 s region is not judged alone
-    assert all(request.max_new_tokens == 1 and request.beam_size == 1 for _, request in detector.calls)  # probes
-    assert max(n for n, _ in detector.calls) <= 30 * rate  # the 34 s region is judged on its first 30 s
     detector = _FakeDetector()
     assert region_languages(detector, audio, regions[:2]) == [None, None]  # one unit: the decode detects it
     assert detector.calls == []
@@ -208,19 +207,21 @@ def test_languages_that_would_share_a_window_are_decoded_apart(data_dir, base_mo
 
 def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
     from ovsub.options import TranscribeOptions
-    from ovsub.transcription import plan_decodes
+    from ovsub.transcription.planning import plan
 
     audio = media.load_audio(data_dir / "english/long/derived_librispeech_concat_10utt.flac")
-    planned = plan_decodes(audio, TranscribeOptions(), base_model)
-    assert len(planned) >= 3 and {language for _, language in planned} == {"en"}
-    assert [w for w, _ in planned] == [w for w, _ in plan_decodes(audio, TranscribeOptions(language="en"), base_model)]
+    planned = plan(audio, TranscribeOptions(), base_model)
+    assert len(planned.windows) >= 3 and {language for _, language in planned.windows} == {"en"}
+    assert planned.language is not None and planned.language.probability > 0.9
+    forced = plan(audio, TranscribeOptions(language="en"), base_model)
+    assert [w for w, _ in planned.windows] == [w for w, _ in forced.windows]
 
 
 def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
-    from ovsub.transcription import word_on_source
+    from ovsub.transcription.timeline import word_on_source
     from ovsub.types import Word
 
-    window = vad.Window((vad.Region(10.0, 12.0), vad.Region(20.0, 22.0)), gap_s=0.15)
+    window = vad_windows.Window((Region(10.0, 12.0), Region(20.0, 22.0)), gap_s=0.15)
     # In window time the first region is 0-2 s, the gap 2-2.15 s, the second region 2.15-4.15 s.
     mostly_before = word_on_source(Word(1.7, 2.3, " in"), window)
     assert (mostly_before.start_s, mostly_before.end_s) == (11.7, 12.0)
@@ -231,11 +232,12 @@ def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
 
 
 def test_speech_after_an_early_stop_is_decoded_again():
-    from ovsub.transcription import WindowOutcome, unheard_rest
+    from ovsub.transcription.guarded import WindowOutcome
+    from ovsub.transcription.timeline import unheard_rest
 
-    window = vad.Window((vad.Region(0.0, 10.0), vad.Region(12.0, 20.0), vad.Region(21.0, 26.0)), gap_s=0.15)
-    stopped = engine.DecodeResult((engine.Chunk(0.0, 9.0, "early stop"),), "early stop", "en", None)
+    window = vad_windows.Window((Region(0.0, 10.0), Region(12.0, 20.0), Region(21.0, 26.0)), gap_s=0.15)
+    stopped = DecodeResult((Chunk(0.0, 9.0, "early stop"),), "early stop", "en", None)
     rest = unheard_rest(WindowOutcome(stopped, 0.0, False, ()), window)
     assert rest is not None and [(r.start_s, r.end_s) for r in rest.regions] == [(12.0, 20.0), (21.0, 26.0)]
-    finished = engine.DecodeResult((engine.Chunk(0.0, 23.0, "all of it"),), "all of it", "en", None)
+    finished = DecodeResult((Chunk(0.0, 23.0, "all of it"),), "all of it", "en", None)
     assert unheard_rest(WindowOutcome(finished, 0.0, False, ()), window) is None

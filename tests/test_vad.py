@@ -18,13 +18,12 @@ from ovsub.audio.vad import (
     FRAME_S,
     SAMPLE_RATE,
     Region,
-    VadOptions,
-    Window,
-    plan_windows,
     regions_from_probabilities,
     speech_probabilities,
     speech_regions,
 )
+from ovsub.options import VadOptions
+from ovsub.transcription.windows import WINDOW_GAP_S, Window, plan_windows
 
 DATA = Path(os.environ.get("OVSUB_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LONG = DATA / "english" / "long" / "derived_librispeech_concat_10utt.flac"
@@ -197,7 +196,7 @@ def test_windows_on_real_audio(long_audio, long_regions):
     assert sum(len(w.regions) for w in windows) <= len(long_regions)
     # Joined neighbours bring the real audio between them (at most one gap each), never less than the speech.
     added_s = sum(w.speech_s for w in windows) - sum(r.duration_s for r in long_regions)
-    assert -1e-6 <= added_s <= vad.WINDOW_GAP_S * len(long_regions)
+    assert -1e-6 <= added_s <= WINDOW_GAP_S * len(long_regions)
     for w in windows:
         audio = w.audio(long_audio)
         assert audio.size == round(w.duration_s * SAMPLE_RATE)

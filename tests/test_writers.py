@@ -121,6 +121,7 @@ JSON = """\
   "source": "clip.wav",
   "language": "en",
   "language_probability": null,
+  "language_probs": [],
   "duration_s": 2.0,
   "speech_s": 1.5,
   "model": "base",

@@ -11,6 +11,10 @@ class OvsubError(Exception):
     """Base class for all errors ovsub reports to users."""
 
 
+class OptionError(OvsubError, ValueError):
+    """An option value is refused (out of bounds, unknown, or not something this model can do)."""
+
+
 class MediaError(OvsubError):
     """The input could not be read as audio."""
 

@@ -45,3 +45,20 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
         except OSError as e:
             raise OutputError(f"{target}: cannot write ({e.strerror})") from e
     return Path(target)
+
+
+def check_writable_dir(folder: str | os.PathLike[str]) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it; OutputError if not.
+
+    Called before any decoding, so a bad output location fails in a second, not after an hour's work.
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder; outputs need a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ovsub-write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write outputs here ({e.strerror or e})") from e

@@ -1,33 +1,66 @@
-"""One file from start to finish: transcribe, build cues, write every requested format.
+"""One input from start to finish: every audio track, every task, every output, the subtitled video.
 
-Shared by the CLI, batch runs and the web app so they behave the same way.
+The command line, ``ovsub batch`` and the web app all call :func:`process`, so they make the same files
+from the same options and cannot drift apart:
+
+    fetch a link -> check the outputs -> for each audio track: decode the audio once,
+                                           for each task: transcribe() -> build_cues() -> write each format
+                 -> embed the tracks / burn the first into the video
+
+One plan across tasks: when a file is transcribed and translated, both decode the same windows in the
+same languages (``transcription.planning``: one voice activity pass, one language detection), so the
+translation never detects a language the transcription did not hear.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ovsub import cues, writers
-from ovsub.options import CueOptions, ModelOptions, TranscribeOptions, to_dict
-from ovsub.transcription import transcribe
+import numpy as np
+
+from ovsub import cues, languages, writers
+from ovsub.audio import media
+from ovsub.download import is_url
+from ovsub.errors import OvsubError
+from ovsub.options import CueOptions, JobOptions, TranscribeOptions, to_dict
+from ovsub.transcription import load_model, transcribe
+from ovsub.transcription.planning import Plan
+from ovsub.transcription.planning import plan as make_plan
 from ovsub.types import Cue, Segment, TranscriptInfo
+from ovsub.whisper import Transcriber
+from ovsub.whisper.features import SAMPLE_RATE
 
 log = logging.getLogger("ovsub")
 
-ProgressFn = Callable[[float, float], None]  # (seconds of media done, seconds in all)
+EMBED_SHARE = 0.05  # of a file's progress, when a video is written too
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the work on one input stands."""
+
+    stage: str  # downloading, transcribing, translating, embedding, burning
+    done_s: float  # seconds of media this stage has done
+    total_s: float  # seconds of media this stage has in all
+    fraction: float  # of the whole input's work, 0..1
+
+
+ProgressFn = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
 class Subtitles:
-    """A finished transcription of one input, ready to write or embed."""
+    """A finished transcription of one audio track for one task, ready to write or embed."""
 
     info: TranscriptInfo
     segments: tuple[Segment, ...]
     cues: tuple[Cue, ...]
     task: str  # transcribe or translate
+    track: int | str | None = None  # the audio track it came from
     outputs: dict[str, Path] = field(default_factory=dict)  # format -> file written
 
     @property
@@ -36,55 +69,179 @@ class Subtitles:
         return "en" if self.task == "translate" else self.info.language
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What :func:`process` made of one input."""
+
+    source: str  # the input as named
+    subtitles: tuple[Subtitles, ...]  # one per audio track and task
+    outputs: tuple[Path, ...]  # every file written, subtitles first
+    video_error: str | None = None  # why a requested video could not be written (the subtitles are fine)
+
+
 def make_subtitles(
     source: str,
     options: TranscribeOptions,
-    model: ModelOptions,
     cue_options: CueOptions,
+    transcriber: Transcriber,
     *,
+    audio: np.ndarray | None = None,
     stream: int | str | None = None,
-    progress: ProgressFn | None = None,
+    plan: Plan | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> Subtitles:
-    """Transcribe ``source`` completely and build its cues."""
-    segment_iter, info = transcribe(source, options, model, stream=stream)
+    """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan``) completely and build its cues."""
+    segment_iter, info = transcribe(
+        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan
+    )
     segments: list[Segment] = []
     for segment in segment_iter:
         segments.append(segment)
         if progress:
             progress(segment.end_s, info.duration_s)
-    if progress:
-        progress(info.duration_s, info.duration_s)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
     info = replace(info, options={**info.options, "cues": to_dict(cue_options)})  # so JSON says how cues were made
-    return Subtitles(info, tuple(segments), tuple(built), options.task)
+    return Subtitles(info, tuple(segments), tuple(built), options.task, stream)
 
 
-def output_path(source: str, out_dir: str | Path | None, fmt: str, tag: str | None = None) -> Path:
-    """Where a format goes: next to a local input by default, in ``out_dir`` otherwise."""
-    if "://" in source:
-        stem = Path(source.split("?", 1)[0].rstrip("/")).stem or "download"
-        folder = Path(out_dir) if out_dir else Path.cwd()
-    else:
-        stem = Path(source).stem
-        folder = Path(out_dir) if out_dir else Path(source).parent
-    name = f"{stem}.{tag}.{fmt}" if tag else f"{stem}.{fmt}"
-    return folder / name
-
-
-def write_outputs(
-    subs: Subtitles,
+def process(
     source: str,
-    formats: Sequence[str],
-    out_dir: str | Path | None = None,
-    tag: str | None = None,
-    karaoke: bool = False,
-) -> dict[str, Path]:
-    """Write every format atomically; return format -> path."""
-    written: dict[str, Path] = {}
-    for fmt in formats:
-        path = output_path(source, out_dir, fmt, tag)
-        writers.save(fmt, path, list(subs.cues), list(subs.segments), subs.info, karaoke=karaoke)
-        written[fmt] = path
-    subs.outputs.update(written)
+    job: JobOptions,
+    progress: ProgressFn | None = None,
+    *,
+    transcriber: Transcriber | None = None,
+) -> FileResult:
+    """Make every output ``job`` asks for from ``source`` (a file or a link); see the module docstring.
+
+    Raises OvsubError for a problem with the input or its outputs (nothing half-written is left); a
+    failure to write the extra video is reported in ``FileResult.video_error`` instead, since the
+    subtitles were made.
+    """
+    report = progress or (lambda p: None)
+    out_dir = _output_dir(source, job)
+    check_output_dir(out_dir)
+    local = _fetch(source, job, report)
+    transcriber = transcriber or load_model(job.model, job.transcribe.word_timestamps)
+    tracks: Sequence[int | str | None] = [job.audio_track]
+    if job.all_audio_tracks:
+        tracks = list(range(len(media.probe(local).audio_streams))) or [None]
+    done: list[Subtitles] = []
+    written: list[Path] = []
+    steps = len(tracks) * len(job.tasks)
+    video_share = EMBED_SHARE if job.output.embed or job.output.burn else 0.0
+    for track in tracks:
+        audio = media.load_audio(local, track)
+        planned = make_plan(audio, job.transcribe, transcriber)  # shared by the tasks: one VAD, one language policy
+        for task in job.tasks:
+            step = len(done)
+            stage = "translating" if task == "translate" else "transcribing"
+            total_s = len(audio) / SAMPLE_RATE
+
+            def on_segment(done_s: float, total_s: float, step: int = step, stage: str = stage) -> None:
+                share = (step + (min(done_s / total_s, 1.0) if total_s > 0 else 1.0)) / steps
+                report(Progress(stage, done_s, total_s, share * (1 - video_share)))
+
+            on_segment(0.0, total_s)
+            options = replace(job.transcribe, task=task)
+            subs = make_subtitles(
+                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_segment
+            )
+            on_segment(total_s, total_s)
+            written.extend(write_outputs(subs, source, job, out_dir))
+            done.append(subs)
+        del audio
+    video_error = None
+    if video_share:
+        try:
+            written.extend(_video_outputs(local, source, done, job, out_dir, report))
+        except OvsubError as e:
+            video_error = str(e)
+    return FileResult(source, tuple(done), tuple(written), video_error)
+
+
+def output_name(source: str, extension: str, tag: str | None = None) -> str:
+    """The file name an output gets: the input's name with ``extension`` (and a tag before it).
+
+    >>> output_name("talks/day1.mp4", ".srt"), output_name("https://example.org/a/talk.mp4?x=1", ".vtt", "en")
+    ('day1.srt', 'talk.en.vtt')
+    """
+    stem = (Path(source.split("?", 1)[0].rstrip("/")).stem or "download") if is_url(source) else Path(source).stem
+    return f"{stem}.{tag}{extension}" if tag else f"{stem}{extension}"
+
+
+def _tag(subs: Subtitles, job: JobOptions) -> str | None:
+    """What tells one input's outputs apart: the track when every track is done, "en" for a second task."""
+    parts = [f"track{subs.track}"] if job.all_audio_tracks else []
+    if subs.task == "translate" and len(job.tasks) > 1:
+        parts.append("en")
+    return ".".join(parts) or None
+
+
+def write_outputs(subs: Subtitles, source: str, job: JobOptions, out_dir: Path) -> list[Path]:
+    """Write every format of ``job`` atomically; return the paths (also kept in ``subs.outputs``)."""
+    written = []
+    for fmt in job.output.formats:
+        path = out_dir / output_name(source, writers.get_writer(fmt).extension, _tag(subs, job))
+        writers.save(fmt, path, subs.cues, subs.segments, subs.info, karaoke=job.output.karaoke)
+        subs.outputs[fmt] = path
+        written.append(path)
     return written
+
+
+def _output_dir(source: str, job: JobOptions) -> Path:
+    """Where an input's outputs go: the chosen folder, else next to a local input, else the current folder."""
+    if job.output.output_dir:
+        return Path(job.output.output_dir)
+    return Path.cwd() if is_url(source) else Path(source).parent
+
+
+def check_output_dir(folder: Path) -> None:
+    """Make sure outputs can be written into ``folder`` before any decoding (creating it if needed)."""
+    from ovsub.fsutil import check_writable_dir
+
+    check_writable_dir(folder)
+
+
+def _fetch(source: str, job: JobOptions, report: ProgressFn) -> str:
+    """A local file for ``source``: itself, or a link's download (with its video when a video is written)."""
+    if not is_url(source):
+        return source
+    from ovsub import download
+
+    report(Progress("downloading", 0.0, 0.0, 0.0))
+    return str(download.fetch(source, audio_only=not (job.output.embed or job.output.burn)))
+
+
+def _video_outputs(
+    video: str, source: str, done: Sequence[Subtitles], job: JobOptions, out_dir: Path, report: ProgressFn
+) -> list[Path]:
+    """The video again with soft subtitle tracks (embed) and/or the first subtitles drawn on it (burn)."""
+    from ovsub import video as video_out
+
+    if not media.probe(video).has_video:
+        raise OvsubError(f"{source}: has no video track, so there is no video to add subtitles to")
+    speaking = [subs for subs in done if subs.cues]  # an empty track helps nobody
+    if not speaking:
+        raise OvsubError(f"{source}: no speech was found, so there are no subtitles to add to the video")
+    written = []
+    suffix = Path(video).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="ovsub-tracks-") as scratch:
+        tracks = []
+        for i, subs in enumerate(speaking):
+            srt = subs.outputs.get("srt") or writers.save("srt", Path(scratch) / f"{i}.srt", subs.cues)
+            title = languages.track_title(subs.language, subs.task)
+            tracks.append(video_out.SubtitleTrack(srt, subs.language or "und", title, default=i == 0))
+        if job.output.embed:
+            report(Progress("embedding", 0.0, 0.0, 1 - EMBED_SHARE))
+            ext = suffix if suffix in video_out.EMBED_SUFFIXES else ".mkv"
+            written.append(video_out.embed(Path(video), tracks, out_dir / output_name(source, ext, "subtitled")))
+        if job.output.burn:
+            report(Progress("burning", 0.0, 0.0, 1 - EMBED_SHARE / 2))
+            ext = suffix if suffix in video_out.BURN_SUFFIXES else ".mp4"
+            target = out_dir / output_name(source, ext, "burned")
+            written.append(video_out.burn(Path(video), tracks[0].path, target, language=tracks[0].language))
+    return written
+
+
+__all__ = ["FileResult", "Progress", "Subtitles", "make_subtitles", "output_name", "process", "write_outputs"]

@@ -85,10 +85,12 @@ class TranscriptInfo:
     source: str  # the input as the user named it (path or URL)
     duration_s: float  # length of the decoded audio
     language: str | None  # detected or forced language (ISO 639-1), None if unknown
-    language_probability: float | None  # confidence of the detection, None when forced
+    language_probability: float | None  # confidence of the detection (0..1), None when forced or not reported
     model: str  # model name or path
     options: dict[str, Any] = field(default_factory=dict)  # the options that produced the result
     speech_s: float | None = None  # seconds of speech the VAD kept (None when VAD was off)
     # Windows whose output the hallucination guards rejected, and why. Filled in while the segment
     # iterator runs (the one mutable part of a result), so read it after consuming the segments.
     dropped: list[dict[str, Any]] = field(default_factory=list)
+    # The likeliest languages with their probabilities, best first (empty when the language was forced).
+    language_probs: tuple[tuple[str, float], ...] = ()

@@ -36,11 +36,10 @@ import av.container
 import numpy as np
 
 from ovsub.errors import EmptyAudioError, InputNotFoundError, MediaError, NoAudioStreamError, NotMediaError
+from ovsub.whisper.features import CHUNK_S, SAMPLE_RATE  # Whisper hears 16 kHz, 30 s at a time
 
 logger = logging.getLogger("ovsub")
 
-SAMPLE_RATE = 16000  # Hz, what Whisper expects
-CHUNK_S = 30.0  # seconds in one Whisper window, the default size of an iter_audio chunk
 SAMPLE_FORMAT = "flt"  # packed 32-bit float, one plane, so a frame is already a numpy row
 CHANNEL_LAYOUT = "mono"  # Whisper hears one channel; swr downmixes with FFmpeg's standard matrix
 RESAMPLER_OPTIONS = {
@@ -52,6 +51,10 @@ PREALLOC_SLACK_S = 0.5  # seconds added to a duration estimate before preallocat
 PREALLOC_UNKNOWN_S = 60.0  # seconds to preallocate when the file does not say how long it is
 GROWTH_FACTOR = 1.5  # how much a full buffer grows when the estimate was short
 AV_TIME_BASE = 1_000_000  # FFmpeg's container-level time unit: microseconds
+MEDIA_SUFFIXES = frozenset({  # what a folder given as input is searched for
+    ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
+    ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wma", ".aiff", ".aif",
+})  # fmt: skip
 TEXT_FORMATS = frozenset({"tty"})  # FFmpeg demuxers that "read" plain text (as ANSI art); not media for us
 
 # ISO 639-1 code -> its ISO 639-2 forms (terminological first, then bibliographic where it differs).

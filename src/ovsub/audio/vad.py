@@ -1,8 +1,10 @@
-"""Speech regions: Silero VAD on OpenVINO, and the decode windows built from them.
+"""Speech regions: Silero VAD on OpenVINO.
 
-    audio -> speech_probabilities -> regions_from_probabilities -> plan_windows -> Window.audio / to_source_time
-    (16 kHz)  (one per 32 ms frame)  (hysteresis, padding, long    (regions packed    (what the decoder hears, and
-                                      regions cut at pauses)        into <= 30 s)      its times mapped back)
+    audio -> speech_probabilities -> regions_from_probabilities -> Region (start_s, end_s)
+    (16 kHz)  (one per 32 ms frame)  (hysteresis, padding, long
+                                      regions cut at pauses)
+
+The decode windows built from the regions are the transcription stage's (``transcription/windows.py``).
 
 Why Silero VAD: small, MIT-licensed, trained on many languages, and its ONNX export runs on OpenVINO, so VAD adds no
 runtime besides the one Whisper already uses.
@@ -24,21 +26,23 @@ Only the model is run here; everything after the probabilities is pure functions
 
 from __future__ import annotations
 
-import bisect
+
 import functools
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Sequence
 
 import numpy as np
 
 from ovsub.errors import ModelError
+from ovsub.options import VadOptions
+from ovsub.whisper import features
 
 log = logging.getLogger("ovsub")
 
-SAMPLE_RATE = 16_000  # Hz; ovsub's audio is float32 mono at this rate, and the model's
+SAMPLE_RATE = features.SAMPLE_RATE  # Hz: Whisper's rate, and the VAD model's
 FRAME_SAMPLES = 512  # samples the model scores at a time: 32 ms at 16 kHz
 CONTEXT_SAMPLES = 64  # samples of the previous frame the model reads before each frame (zeros before the first)
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE  # 0.032 s: the time step of speech_probabilities
@@ -47,37 +51,6 @@ FRAMES_PER_CALL = 512  # frames per inference call (16.4 s of audio): few calls,
 SILENCE_PEAK = 1e-4  # -80 dBFS: a frame whose samples all stay within this is (near-)digital silence
 RESET_AFTER_S = 0.5  # silence at least this long is scored from a fresh LSTM state (see _probabilities)
 MODEL_FILE = "silero_vad_16k_sequence.onnx"  # in ovsub/assets; input [frames, 576], h and c [1, 1, 128]
-MAX_WINDOW_S = 30.0  # Whisper hears 30 s at a time
-WINDOW_GAP_S = 0.15  # silence put between two regions of one window, so words across the join stay apart
-
-
-@dataclass(frozen=True)
-class VadOptions:
-    """How speech probabilities become speech regions (defaults suit subtitles: pauses inside a sentence stay)."""
-
-    threshold: float = 0.5  # a frame at or above this speech probability starts speech (and cancels a pause)
-    neg_threshold: float = 0.35  # inside speech, a frame below this starts a pause (hysteresis band between)
-    min_speech_ms: int = 250  # speech shorter than this (before padding) is dropped: clicks, breaths, coughs
-    min_silence_ms: int = 500  # speech ends only after a pause this long; shorter pauses stay inside a region
-    speech_pad_ms: int = 300  # kept before and after each region, so soft onsets and word endings are not cut
-    max_region_s: float = MAX_WINDOW_S  # longer regions are cut at their longest pauses into parts this long at most
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
-        if not 0.0 < self.neg_threshold <= self.threshold:
-            raise ValueError(
-                f"neg_threshold must be above 0 and at most threshold ({self.threshold}), not {self.neg_threshold}"
-            )
-        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
-            value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"{name} must not be negative, not {value}")
-        if self.max_region_s * 1000 - 2 * self.speech_pad_ms < 1000:
-            raise ValueError(
-                f"max_region_s ({self.max_region_s}) must leave at least 1 s of speech besides twice speech_pad_ms "
-                f"({self.speech_pad_ms}); use at least {(2 * self.speech_pad_ms + 1000) / 1000} s"
-            )
 
 
 @dataclass(frozen=True)
@@ -96,101 +69,6 @@ class Region:
         return self.end_s - self.start_s
 
 
-@dataclass(frozen=True)
-class Window:
-    """Speech regions decoded together: the decoder hears them back to back, ``gap_s`` of silence apart.
-
-    Times in the window's audio map back to the source piecewise linearly: each region keeps its own
-    speed and offset, and a time inside an inserted gap belongs to the end of the region before it.
-
-    >>> w = Window((Region(10.0, 12.0), Region(20.0, 21.0)), gap_s=0.5)
-    >>> w.duration_s, w.to_source_time(1.0), w.to_source_time(2.2), w.to_source_time(2.75)
-    (3.5, 11.0, 12.0, 20.25)
-    """
-
-    regions: tuple[Region, ...]  # in time order, not overlapping, on the source timeline
-    gap_s: float = WINDOW_GAP_S  # silence between consecutive regions in the window's audio
-    offsets_s: tuple[float, ...] = field(init=False, repr=False, compare=False)  # where each region starts in it
-
-    def __post_init__(self) -> None:
-        if not self.regions:
-            raise ValueError("a window needs at least one region")
-        if self.gap_s < 0:
-            raise ValueError(f"gap_s must not be negative, not {self.gap_s}")
-        for before, after in zip(self.regions, self.regions[1:]):
-            if after.start_s < before.end_s:
-                raise ValueError(f"regions must be in order and not overlap: {before} then {after}")
-        offsets = [0.0]
-        for region in self.regions[:-1]:
-            offsets.append(offsets[-1] + region.duration_s + self.gap_s)
-        object.__setattr__(self, "offsets_s", tuple(offsets))
-
-    @property
-    def start_s(self) -> float:
-        """Where the window's first region starts on the source timeline."""
-        return self.regions[0].start_s
-
-    @property
-    def end_s(self) -> float:
-        """Where the window's last region ends on the source timeline."""
-        return self.regions[-1].end_s
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the window's audio: its regions plus the gaps between them."""
-        return self.offsets_s[-1] + self.regions[-1].duration_s
-
-    @property
-    def speech_s(self) -> float:
-        """Seconds of source audio the window holds (gaps not counted)."""
-        return sum(region.duration_s for region in self.regions)
-
-    def to_source_time(self, t_s: float) -> float:
-        """Map a time in the window's audio to the source timeline.
-
-        Inside a region the map is a shift; inside a gap it is the end of the region before; before 0 it is
-        the first region's start, past the end the last region's end. The map never decreases.
-        """
-        i = max(bisect.bisect_right(self.offsets_s, t_s) - 1, 0)
-        region = self.regions[i]
-        into_s = t_s - self.offsets_s[i]
-        if into_s <= 0.0:
-            return region.start_s
-        if into_s >= region.duration_s:
-            return region.end_s
-        return region.start_s + into_s
-
-    def to_window_time(self, source_t_s: float) -> float:
-        """Map a source time into the window's audio (the inverse of to_source_time inside regions).
-
-        A source time in removed silence maps to the end of the region before it (or to 0 before the first).
-        """
-        starts = [region.start_s for region in self.regions]
-        i = bisect.bisect_right(starts, source_t_s) - 1
-        if i < 0:
-            return 0.0
-        region = self.regions[i]
-        if source_t_s >= region.end_s:
-            return self.offsets_s[i] + region.duration_s
-        return self.offsets_s[i] + (source_t_s - region.start_s)
-
-    def audio(self, full_audio: np.ndarray) -> np.ndarray:
-        """The samples the decoder hears: each region cut from ``full_audio`` (16 kHz), zeros in the gaps.
-
-        Each region starts at the sample nearest its offset, so sample positions agree with to_source_time to
-        half a sample whatever the number of regions.
-        """
-        samples = _as_samples(full_audio)
-        out = np.zeros(round(self.duration_s * SAMPLE_RATE), dtype=np.float32)
-        for region, offset_s in zip(self.regions, self.offsets_s):
-            first = min(round(region.start_s * SAMPLE_RATE), samples.size)
-            last = min(round(region.end_s * SAMPLE_RATE), samples.size)
-            at = round(offset_s * SAMPLE_RATE)
-            piece = samples[first:last][: max(out.size - at, 0)]
-            out[at : at + piece.size] = piece
-        return out
-
-
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     """Speech probability (0..1) of each 32 ms frame of 16 kHz mono audio; frame i covers samples 512*i to 512*(i+1).
 
@@ -198,12 +76,12 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     FRAMES_PER_CALL frames, carrying the LSTM state from block to block, except that it starts afresh at
     RESET_AFTER_S or more of (near-)digital silence, so loud speech before it cannot mask quiet speech after it.
     """
-    return _probabilities(_as_samples(audio), FRAMES_PER_CALL)
+    return _probabilities(as_samples(audio), FRAMES_PER_CALL)
 
 
 def speech_regions(audio: np.ndarray, options: VadOptions | None = None) -> list[Region]:
     """Where there is speech in 16 kHz mono audio: padded, ordered, non-overlapping, each at most max_region_s."""
-    samples = _as_samples(audio)
+    samples = as_samples(audio)
     return regions_from_probabilities(speech_probabilities(samples), samples.size, options)
 
 
@@ -240,50 +118,6 @@ def regions_from_probabilities(
         else:
             merged.append((start, end))
     return [Region(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in merged if end > start]
-
-
-def plan_windows(
-    regions: Sequence[Region], max_window_s: float = MAX_WINDOW_S, gap_s: float = WINDOW_GAP_S
-) -> list[Window]:
-    """Pack ordered, non-overlapping regions into decode windows whose audio lasts at most ``max_window_s``.
-
-    Regions go into a window in order while they fit (each joined region costs ``gap_s`` of silence).
-    Two regions at most ``gap_s`` apart are joined with the real audio between them instead. A region
-    longer than ``max_window_s`` (speech_regions makes none with the same limit) is cut into equal parts.
-
-    >>> [w.regions for w in plan_windows([Region(0.0, 20.0), Region(21.0, 29.0), Region(40.0, 45.0)])]
-    [(Region(start_s=0.0, end_s=20.0), Region(start_s=21.0, end_s=29.0)), (Region(start_s=40.0, end_s=45.0),)]
-    """
-    if max_window_s <= 0:
-        raise ValueError(f"max_window_s must be positive, not {max_window_s}")
-    if gap_s < 0 or gap_s >= max_window_s:
-        raise ValueError(f"gap_s must be at least 0 and below max_window_s ({max_window_s}), not {gap_s}")
-    for before, after in zip(regions, regions[1:]):
-        if after.start_s < before.end_s:
-            raise ValueError(f"regions must be in order and not overlap: {before} then {after}")
-    fits = max_window_s + 1e-9  # float sums of durations may land a hair above an exact fit
-    windows: list[Window] = []
-    current: list[Region] = []
-    length_s = 0.0
-    for region in (part for r in regions for part in _equal_parts(r, max_window_s)):
-        if current:
-            last = current[-1]
-            if region.start_s - last.end_s <= gap_s:
-                joined_s = length_s + (region.end_s - last.end_s)
-                if joined_s <= fits:
-                    current[-1] = Region(last.start_s, region.end_s)
-                    length_s = joined_s
-                    continue
-            elif length_s + gap_s + region.duration_s <= fits:
-                current.append(region)
-                length_s += gap_s + region.duration_s
-                continue
-            windows.append(Window(tuple(current), gap_s))
-        current = [region]
-        length_s = region.duration_s
-    if current:
-        windows.append(Window(tuple(current), gap_s))
-    return windows
 
 
 # --- the model -------------------------------------------------------------------------------------------------
@@ -372,7 +206,7 @@ def _frame_block(samples: np.ndarray, first: int, count: int) -> np.ndarray:
     return np.ascontiguousarray(view)
 
 
-def _as_samples(audio: np.ndarray) -> np.ndarray:
+def as_samples(audio: np.ndarray) -> np.ndarray:
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"audio must be mono, a 1-D array of 16 kHz samples, not an array of shape {samples.shape}")
@@ -441,17 +275,6 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
-def _equal_parts(region: Region, max_s: float) -> list[Region]:
-    """The region itself if it lasts at most ``max_s``, else that many equal parts of it."""
-    count = math.ceil(region.duration_s / max_s)
-    if count <= 1:
-        return [region]
-    step_s = region.duration_s / count
-    cuts = [region.start_s + k * step_s for k in range(1, count)]
-    edges = [region.start_s, *cuts, region.end_s]
-    return [Region(a, b) for a, b in zip(edges, edges[1:])]
-
-
 def _pad(spans: list[tuple[int, int]], pad: int, n_samples: int) -> list[tuple[int, int]]:
     """Widen sample spans by ``pad`` each side within [0, n_samples]; neighbours whose pads overlap meet halfway."""
     out: list[tuple[int, int]] = []
@@ -469,13 +292,9 @@ def _pad(spans: list[tuple[int, int]], pad: int, n_samples: int) -> list[tuple[i
 __all__ = [
     "VadOptions",
     "Region",
-    "Window",
     "speech_probabilities",
     "speech_regions",
     "regions_from_probabilities",
-    "plan_windows",
     "SAMPLE_RATE",
     "FRAME_S",
-    "MAX_WINDOW_S",
-    "WINDOW_GAP_S",
 ]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ovsub.options import SILENCE_PHRASES, GuardOptions
+
 # Code points of scripts written without spaces between words: each character counts as one unit.
 _UNSPACED = (
     "\u0e00-\u0eff"  # Thai, Lao
@@ -33,68 +35,8 @@ _UNSPACED = (
 )
 _UNITS = re.compile(f"[{_UNSPACED}]|[^\\W{_UNSPACED}]+")  # one unspaced character, or a run of other word characters
 
-# Whole outputs Whisper is known to produce for silence or music, written as normalize() leaves them
-# (case folded, punctuation dropped). Flagged only when the entire text is one of them (repeats allowed).
-SILENCE_PHRASES = (
-    "you",
-    "thank you",
-    "thanks",
-    "thank you very much",
-    "thank you for watching",
-    "thanks for watching",
-    "thank you so much for watching",
-    "please subscribe",
-    "like and subscribe",
-    "subtitles by the amara org community",
-    "untertitel der amara org community",
-    "untertitelung des zdf 2020",
-    "sous titres réalisés par la communauté d amara org",
-    "subtítulos realizados por la comunidad de amara org",
-    "ご視聴ありがとうございました",
-    "시청해주셔서 감사합니다",
-)
-
-MAX_COMPRESSION_RATIO = 2.4  # openai/whisper's compression_ratio_threshold
-MIN_AVG_LOGPROB = -1.0  # openai/whisper's logprob_threshold
-MAX_CHARS_PER_S = 25.0  # characters (spaces not counted) per second of speech; fast speech reaches about 20
-
-
-@dataclass(frozen=True)
-class GuardOptions:
-    """When a decoded text counts as a hallucination (each check can be turned off as noted)."""
-
-    max_compression_ratio: float = MAX_COMPRESSION_RATIO  # zlib ratio above this is too repetitive; 0 turns off
-    ngram_n: int = 3  # length of the n-grams (words, or characters of unspaced scripts) counted for repeats
-    max_repeated_ngram_share: float = 0.5  # share of n-grams that repeat an earlier one above this is a loop
-    min_ngrams: int = 8  # texts with fewer n-grams than this are not judged on repeats (too little to tell)
-    loop_min_repeats: int = 3  # a piece of text said this many times in a row...
-    loop_min_chars: int = 20  # ...over at least this many characters is a loop ("no, no, no" is not)
-    max_chars_per_s: float = MAX_CHARS_PER_S  # more characters per second of speech than this is implausible
-    slack_chars: int = 15  # allowed on top of max_chars_per_s, so a short region may hold a short sentence
-    min_avg_logprob: float | None = MIN_AVG_LOGPROB  # a mean token log-probability below this is guessing; None: off
-    silence_phrases: tuple[str, ...] = SILENCE_PHRASES  # whole outputs that mean silence (normalized)...
-    silence_phrase_min_speech_s: float = 3.0  # ...when they are all that was heard in at least this much speech
-
-    def __post_init__(self) -> None:
-        if self.max_compression_ratio < 0:
-            raise ValueError(f"max_compression_ratio must be 0 (off) or positive, not {self.max_compression_ratio}")
-        if self.ngram_n < 1:
-            raise ValueError(f"ngram_n must be at least 1, not {self.ngram_n}")
-        if not 0.0 < self.max_repeated_ngram_share <= 1.0:
-            raise ValueError(
-                f"max_repeated_ngram_share must be above 0 and at most 1, not {self.max_repeated_ngram_share}"
-            )
-        if self.loop_min_repeats < 2:
-            raise ValueError(f"loop_min_repeats must be at least 2, not {self.loop_min_repeats}")
-        for name in ("min_ngrams", "loop_min_chars", "slack_chars"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
-        if self.max_chars_per_s <= 0:
-            raise ValueError(f"max_chars_per_s must be positive, not {self.max_chars_per_s}")
-        if self.silence_phrase_min_speech_s < 0:
-            raise ValueError(
-                f"silence_phrase_min_speech_s must not be negative, not {self.silence_phrase_min_speech_s}"
-            )
+# openai/whisper's compression_ratio_threshold (2.4) and logprob_threshold (-1.0) are GuardOptions' defaults.
+MAX_CHARS_PER_S = GuardOptions().max_chars_per_s  # characters per second of speech; fast speech reaches about 20
 
 
 @dataclass(frozen=True)
@@ -103,6 +45,10 @@ class Verdict:
 
     ok: bool  # True when no check fired
     reasons: tuple[str, ...] = ()  # one phrase per check that fired, with the measured value
+    # A check fired that real speech does not trip: a loop, more text than the time could hold, only a
+    # silence phrase, or Whisper itself hearing no speech. Repetition (a chorus, a quote said twice) and low
+    # confidence alone leave this False: such text may be real, and is kept when nothing better comes.
+    made_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,16 +167,25 @@ def silence_phrase(text: str, phrases: tuple[str, ...] = SILENCE_PHRASES) -> str
 
 
 def assess(
-    text: str, speech_s: float, avg_logprob: float | None = None, options: GuardOptions | None = None
+    text: str,
+    speech_s: float,
+    avg_logprob: float | None = None,
+    options: GuardOptions | None = None,
+    no_speech_prob: float | None = None,
 ) -> Verdict:
     """Judge a decoded text against the speech it came from: every check that fires gives a reason.
 
+    ``no_speech_prob`` is Whisper's probability of <|nocaptions|> for the audio; with a mean
+    log-probability under ``min_avg_logprob`` too, a probability over ``no_speech_threshold`` means
+    silence (openai-whisper's rule).
+
     >>> assess("He hoped there would be stew for dinner.", 3.0)
-    Verdict(ok=True, reasons=())
+    Verdict(ok=True, reasons=(), made_up=False)
     >>> assess("Thank you for watching.", 12.0).reasons
     ("only a silence phrase ('thank you for watching') for 12.0 s of speech",)
     """
     opts = options or GuardOptions()
+    made_up = _made_up(text, speech_s, avg_logprob, opts, no_speech_prob)
     reasons: list[str] = []
     ratio = compression_ratio(text)
     if opts.max_compression_ratio and ratio > opts.max_compression_ratio:
@@ -240,22 +195,34 @@ def assess(
         share = repeated_ngram_share(text, opts.ngram_n)
         if share > opts.max_repeated_ngram_share:
             reasons.append(f"repeated {opts.ngram_n}-grams {share:.2f} > {opts.max_repeated_ngram_share}")
+    if opts.min_avg_logprob is not None and avg_logprob is not None and avg_logprob < opts.min_avg_logprob:
+        reasons.append(f"avg_logprob {avg_logprob:.2f} < {opts.min_avg_logprob}")
+    reasons.extend(made_up)
+    return Verdict(ok=not reasons, reasons=tuple(reasons), made_up=bool(made_up))
+
+
+def _made_up(
+    text: str, speech_s: float, avg_logprob: float | None, opts: GuardOptions, no_speech_prob: float | None
+) -> list[str]:
+    """The reasons that prove a text is not what was said (see Verdict.made_up)."""
+    reasons: list[str] = []
     loop = find_loop(text, opts.loop_min_repeats, opts.loop_min_chars)
     if loop is not None:
         reasons.append(f"loop: {loop.unit!r} {loop.repeats} times in a row")
     if too_long_for_duration(text, speech_s, opts.max_chars_per_s, opts.slack_chars):
         chars = sum(1 for ch in text if not ch.isspace())
         reasons.append(f"{chars} characters for {speech_s:.1f} s of speech (over {opts.max_chars_per_s:g}/s)")
-    if opts.min_avg_logprob is not None and avg_logprob is not None and avg_logprob < opts.min_avg_logprob:
-        reasons.append(f"avg_logprob {avg_logprob:.2f} < {opts.min_avg_logprob}")
     phrase = silence_phrase(text, opts.silence_phrases)
     if phrase is not None and speech_s >= opts.silence_phrase_min_speech_s:
         reasons.append(f"only a silence phrase ({phrase!r}) for {speech_s:.1f} s of speech")
-    return Verdict(ok=not reasons, reasons=tuple(reasons))
+    unsure = avg_logprob is not None and opts.min_avg_logprob is not None and avg_logprob < opts.min_avg_logprob
+    if unsure and no_speech_prob is not None and opts.no_speech_threshold is not None:
+        if no_speech_prob > opts.no_speech_threshold:
+            reasons.append(f"no speech: probability {no_speech_prob:.2f} > {opts.no_speech_threshold}")
+    return reasons
 
 
 __all__ = [
-    "GuardOptions",
     "Verdict",
     "Loop",
     "assess",

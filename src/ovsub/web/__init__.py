@@ -111,14 +111,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _warm_up(settings: WebSettings) -> None:
     """Load (and on first use convert) the default model in the background, so the first job starts sooner."""
-    from ovsub.whisper import engine
     from ovsub.options import ModelOptions
+    from ovsub.transcription import load_model
 
     options = ModelOptions(name=settings.default_model, precision=settings.precision, cache_dir=settings.cache_dir)
 
     def load() -> None:
         try:
-            engine.load(options, word_timestamps=True)
+            load_model(options, word_timestamps=True)
         except Exception as e:  # the first job will report it properly
             log.warning("web: could not load %s in advance: %s", settings.default_model, e)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -31,13 +31,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ovsub import __version__, video as mux
+from ovsub import __version__, languages
 from ovsub.errors import MediaError, NoAudioStreamError
-from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
+from ovsub.options import CueOptions, JobOptions, ModelOptions, TranscribeOptions, build, option_fields
 from ovsub.web import runner
+from ovsub.web.schemas import ERRORS, JobFields, JobList, JobOut, Language, MediaOut, ResultOut, ServerConfig
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
 from ovsub.web.security import RequestGuard, UrlRefused, check_url, display_name, token_matches
 from ovsub.web.settings import WebSettings, default_data_dir
@@ -51,86 +52,6 @@ PAGE_POLICY = (  # the page loads only its own files and talks only to this serv
     "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-
-# --- what goes over the wire -------------------------------------------------------------------
-
-
-class JobOptions(BaseModel):
-    """Options of a new job, as form fields or JSON members."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(None, description="an http(s) link to media, instead of a file")
-    task: Literal["transcribe", "translate", "both"] = Field("transcribe", description="translate means to English")
-    language: str | None = Field("auto", description="spoken language as ISO 639-1 ('de'), or 'auto' to detect it")
-    model: str | None = Field(None, description="one of the server's models (GET /api/config); default if omitted")
-    beam_size: int = Field(5, ge=1, le=8, description="1 is greedy (fastest)")
-    max_line_chars: int = Field(42, ge=10, le=100, description="characters per subtitle line at most")
-    max_lines: int = Field(2, ge=1, le=4, description="lines per subtitle at most")
-    max_cps: float = Field(17.0, gt=0, le=50, description="reading speed, characters per second at most")
-
-
-class MediaOut(BaseModel):
-    url: str  # where the page plays it from
-    content_type: str
-    kind: Literal["video", "audio"]
-    duration_s: float | None
-
-
-class ResultOut(BaseModel):
-    task: str  # transcribe or translate
-    language: str | None  # of the subtitle text
-    label: str  # e.g. "English (transcription)"
-    cues: int
-    files: dict[str, str]  # format -> URL
-
-
-class JobOut(BaseModel):
-    id: str
-    name: str
-    url: str | None  # the link it was made from, if any
-    state: Literal["queued", "running", "done", "failed", "cancelled"]
-    stage: str
-    progress: float
-    eta_s: float | None
-    queue_position: int | None
-    error: str | None
-    options: dict[str, Any]
-    media: MediaOut | None
-    results: list[ResultOut]
-    video_url: str | None  # the subtitled video, for video inputs
-    video_error: str | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-
-
-class JobList(BaseModel):
-    jobs: list[JobOut]
-
-
-class Language(BaseModel):
-    code: str
-    name: str
-
-
-class ServerConfig(BaseModel):
-    version: str
-    models: list[str]
-    default_model: str
-    english_only_models: list[str]
-    languages: list[Language]
-    max_upload_bytes: int
-    token_required: bool
-
-
-class Problem(BaseModel):
-    detail: str
-
-
-ERROR_CODES = (400, 401, 404, 409, 413, 415, 422, 429)  # every refusal the API documents, all as Problem
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in ERROR_CODES}
 
 
 # --- the app -----------------------------------------------------------------------------------
@@ -177,19 +98,24 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.get("/api/config", response_model=ServerConfig, tags=["server"])
     def config() -> ServerConfig:
         """What the page needs to build its form."""
-        languages = sorted(
-            {code: name for code, (_, name) in mux.LANGUAGES.items() if code != "jw"}.items(), key=lambda kv: kv[1]
-        )
+        names = sorted(languages.names().items(), key=lambda kv: kv[1])
         return ServerConfig(
             version=__version__,
             models=list(settings.models),
             default_model=settings.default_model,
             english_only_models=[m for m in settings.models if _english_only(m)],
-            languages=[Language(code=c, name=n) for c, n in languages],
+            languages=[Language(code=c, name=n) for c, n in names],
             max_upload_bytes=settings.max_upload_bytes,
             token_required=settings.token is not None,
         )
 
+    app.include_router(_jobs_api(queue, settings, require_token))
+    app.include_router(_files_api(queue, require_token))
+    return app
+
+
+def _jobs_api(queue: JobQueue, settings: WebSettings, require_token: Callable[[Request], None]) -> APIRouter:
+    """Starting, listing, reading, cancelling and deleting jobs."""
     api = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=ERRORS, tags=["jobs"])
 
     @api.post(
@@ -226,6 +152,31 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @api.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress, ETA and results")
     def get_job(job_id: str, request: Request) -> JobOut:
         return _view(_find(queue, job_id), queue, _root(request))
+
+    @api.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Stop a job")
+    def cancel_job(job_id: str, request: Request) -> JobOut:
+        try:
+            job = queue.cancel(job_id)
+        except JobNotFound as e:
+            raise _not_found(job_id) from e
+        except JobFinished as e:
+            raise HTTPException(409, f"the job has already ended ({e}); nothing to cancel") from e
+        return _view(job, queue, _root(request))
+
+    @api.delete("/jobs/{job_id}", status_code=204, response_class=Response, summary="Delete a job and its files")
+    def delete_job(job_id: str) -> Response:
+        try:
+            queue.delete(job_id)
+        except JobNotFound as e:
+            raise _not_found(job_id) from e
+        return Response(status_code=204)
+
+    return api
+
+
+def _files_api(queue: JobQueue, require_token: Callable[[Request], None]) -> APIRouter:
+    """A job's files: the media as uploaded, its subtitles, the video with them."""
+    api = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=ERRORS, tags=["jobs"])
 
     @api.get("/jobs/{job_id}/media", response_class=FileResponse, summary="The input media (supports Range)")
     def get_media(job_id: str, download: bool = False) -> FileResponse:
@@ -277,27 +228,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             raise HTTPException(404, f"there is no video with subtitles: {job.video_error or 'it was not made'}")
         path = job.dir / job.video_file
         return FileResponse(path, filename=_download_name(job.name, ".subtitled" + path.suffix))
-
-    @api.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Stop a job")
-    def cancel_job(job_id: str, request: Request) -> JobOut:
-        try:
-            job = queue.cancel(job_id)
-        except JobNotFound as e:
-            raise _not_found(job_id) from e
-        except JobFinished as e:
-            raise HTTPException(409, f"the job has already ended ({e}); nothing to cancel") from e
-        return _view(job, queue, _root(request))
-
-    @api.delete("/jobs/{job_id}", status_code=204, response_class=Response, summary="Delete a job and its files")
-    def delete_job(job_id: str) -> Response:
-        try:
-            queue.delete(job_id)
-        except JobNotFound as e:
-            raise _not_found(job_id) from e
-        return Response(status_code=204)
-
-    app.include_router(api)
-    return app
+    return api
 
 
 # --- receiving a job ---------------------------------------------------------------------------
@@ -314,7 +245,7 @@ async def _receive_job(request: Request, job_id: str, folder: Path, settings: We
         raise HTTPException(e.status, str(e)) from e
     options = _job_options(form.fields)
     job_request = _job_request(options, settings)
-    url = (options.url or "").strip() or None
+    url = (getattr(options, "url", None) or "").strip() or None
     if form.has_file and url:
         raise HTTPException(422, "send either a file or a url, not both")
     if not form.has_file and not url:
@@ -339,39 +270,38 @@ async def _receive_job(request: Request, job_id: str, folder: Path, settings: We
     return Job(job_id, folder, name, job_request, media=media_file)
 
 
-def _job_options(fields: dict[str, object]) -> JobOptions:
+def _job_options(fields: dict[str, object]) -> BaseModel:
     given = {k: v for k, v in fields.items() if not (isinstance(v, str) and not v.strip())}
     try:
-        return JobOptions.model_validate(given)
+        return JobFields.model_validate(given)
     except ValidationError as e:
         raise HTTPException(422, _explain(e.errors())) from e
 
 
-def _job_request(options: JobOptions, settings: WebSettings) -> runner.JobRequest:
-    model = options.model or settings.default_model
+def _job_request(fields: BaseModel, settings: WebSettings) -> JobOptions:
+    values = fields.model_dump()
+    model = values.pop("model") or settings.default_model
     if model not in settings.models:
         raise HTTPException(422, f"model must be one of {', '.join(settings.models)}, not {model!r}")
-    spoken = (options.language or "auto").strip().lower()
-    language = None if spoken == "auto" else spoken
-    if language is not None and language not in mux.LANGUAGES:
-        raise HTTPException(422, f"language must be 'auto' or an ISO 639-1 code such as 'en', not {language!r}")
-    tasks = ("transcribe", "translate") if options.task == "both" else (options.task,)
-    if _english_only(model):
-        if "translate" in tasks:
-            raise HTTPException(422, f"{model} is English-only and cannot translate; choose a multilingual model")
-        if language not in (None, "en"):
-            raise HTTPException(422, f"{model} is English-only; it cannot transcribe {language!r}")
+    spoken = (values.pop("language") or "auto").strip()
+    values["language"] = None if spoken.lower() == "auto" else spoken
+    task = values.pop("task")
+    tasks = ("transcribe", "translate") if task == "both" else (task,)
     try:
-        return runner.JobRequest(
+        request = JobOptions(
             tasks=tasks,
-            transcribe=TranscribeOptions(task=tasks[0], language=language, beam_size=options.beam_size),
+            transcribe=build(TranscribeOptions, values),
             model=ModelOptions(name=model, precision=settings.precision, cache_dir=settings.cache_dir),
-            cues=CueOptions(
-                max_line_chars=options.max_line_chars, max_lines=options.max_lines, max_cps=options.max_cps
-            ),
+            cues=build(CueOptions, values),
         )
     except ValueError as e:
         raise HTTPException(422, str(e)) from e
+    if _english_only(model):
+        if "translate" in tasks:
+            raise HTTPException(422, f"{model} is English-only and cannot translate; choose a multilingual model")
+        if request.transcribe.language not in (None, "en"):
+            raise HTTPException(422, f"{model} is English-only; it cannot transcribe {request.transcribe.language!r}")
+    return request
 
 
 def _english_only(model: str) -> bool:
@@ -395,7 +325,7 @@ def _explain(errors: Any) -> str:
 
 
 def _job_body_schema() -> dict[str, Any]:
-    schema = JobOptions.model_json_schema()
+    schema = JobFields.model_json_schema()
     file = {"type": "string", "format": "binary", "description": "the media"}
     multipart = {**schema, "properties": {"file": file, **schema["properties"]}}
     return {
@@ -440,8 +370,7 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
                          duration_s=job.media.duration_s)  # fmt: skip
     results = []
     for r in job.results:
-        kind_word = "translation" if r.task == "translate" else "transcription"
-        label = f"{mux.language_name(r.language)} ({kind_word})" if r.language else kind_word.capitalize()
+        label = languages.track_title(r.language, r.task)
         files = {fmt: f"{base}/subtitles/{r.task}.{fmt}" for fmt in r.files}
         results.append(ResultOut(task=r.task, language=r.language, label=label, cues=r.cues, files=files))
     return JobOut(
@@ -454,15 +383,7 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
         eta_s=None if (eta := eta_s(job, queue.speed)) is None else round(eta, 1),
         queue_position=queue.position(job.id) if job.state == "queued" else None,
         error=job.error,
-        options={
-            "tasks": list(job.request.tasks),
-            "language": job.request.transcribe.language or "auto",
-            "model": job.request.model.name,
-            "beam_size": job.request.transcribe.beam_size,
-            "max_line_chars": job.request.cues.max_line_chars,
-            "max_lines": job.request.cues.max_lines,
-            "max_cps": job.request.cues.max_cps,
-        },
+        options=_echo(job.request),
         media=media,
         results=results,
         video_url=f"{base}/video" if job.video_file else None,
@@ -471,6 +392,20 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+def _echo(request: JobOptions) -> dict[str, Any]:
+    """The options a job ran with, under the names the job form takes."""
+    echoed: dict[str, Any] = {"tasks": list(request.tasks), "model": request.model.name}
+    for name, options in (("transcribe", request.transcribe), ("cues", request.cues)):
+        for f in option_fields(type(options)):
+            if f.web:
+                value: Any = options
+                for part in f.path:
+                    value = getattr(value, part)
+                echoed[f.name] = value
+    echoed["language"] = request.transcribe.language or "auto"
+    return echoed
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,7 @@
 """Jobs: a bounded queue, a few worker threads, and each job's state kept on disk.
 
 Why threads and not processes: the heavy work is native code (OpenVINO, FFmpeg) that runs without
-the GIL, and all jobs that use the same model share the one pipeline ``engine.load`` keeps per
+the GIL, and all jobs that use the same model share the one pipeline ``whisper.load`` keeps per
 process and settings. Its decode lock makes such jobs take turns on the model, so a second worker
 adds one job's audio and cues to memory, not a second model; it still overlaps decoding audio,
 voice detection and muxing of one job with inference of another.
@@ -32,15 +32,15 @@ from typing import Any
 
 from ovsub.errors import OvsubError
 from ovsub.fsutil import write_text_atomic
-from ovsub.options import CueOptions, ModelOptions, TranscribeOptions, to_dict
+from ovsub.options import JobOptions, from_dict, to_dict
 from ovsub.web import runner
-from ovsub.web.runner import JobCancelled, JobRequest, MediaFile, Reporter, TaskResult
+from ovsub.web.runner import JobCancelled, MediaFile, Reporter, TaskResult
 from ovsub.web.settings import WebSettings
 
 log = logging.getLogger("ovsub")
 
 JOB_FILE = "job.json"  # a job's state, in its folder
-RECORD_VERSION = 1  # bump when job.json changes shape; older records are then dropped
+RECORD_VERSION = 2  # bump when job.json changes shape; older records are then dropped
 ID_BYTES = 8  # random bytes in a job id (16 hex characters)
 FINISHED = frozenset({"done", "failed", "cancelled"})  # states a job never leaves
 DEFAULT_SPEED = 0.5  # wall seconds per second of media per task, assumed until a job has finished
@@ -70,7 +70,7 @@ class Job:
     id: str  # random hex, also the folder name
     dir: Path  # the job's folder
     name: str  # the client's file name (or the link's last part), for display and download names only
-    request: JobRequest  # what was asked for
+    request: JobOptions  # what was asked for
     url: str | None = None  # the link, for jobs made from one
     media: MediaFile | None = None  # the input in the folder (set at once for uploads, after download for links)
     state: str = "queued"  # queued, running, done, failed or cancelled
@@ -93,12 +93,7 @@ class Job:
             "id": self.id,
             "name": self.name,
             "url": self.url,
-            "request": {
-                "tasks": list(self.request.tasks),
-                "transcribe": to_dict(self.request.transcribe),
-                "model": to_dict(self.request.model),
-                "cues": to_dict(self.request.cues),
-            },
+            "request": to_dict(self.request),
             "media": asdict(self.media) if self.media else None,
             "state": self.state,
             "stage": self.stage,
@@ -122,12 +117,7 @@ class Job:
             id=record["id"],
             dir=folder,
             name=record["name"],
-            request=JobRequest(
-                tasks=tuple(request["tasks"]),
-                transcribe=TranscribeOptions(**request["transcribe"]),
-                model=ModelOptions(**request["model"]),
-                cues=CueOptions(**request["cues"]),
-            ),
+            request=from_dict(JobOptions, request),
             url=record.get("url"),
             media=MediaFile(**record["media"]) if record.get("media") else None,
             state=record["state"],
@@ -328,14 +318,11 @@ class JobQueue:
                 self._set(job, media=media)
             report.check()
             self._set(job, work_started_at=time.time())
-            source = job.dir / media.file
-            share = runner.TRANSCRIBE_SHARE if media.has_video else 1.0
-            results = runner.transcribe_all(source, job.request, report, share)
-            self._set(job, results=tuple(results))
-            if media.has_video:
-                report.check()
-                report.stage("embedding")
-                self._embed(job, source, results)
+            results, video_file, video_error = runner.run(media, job.dir, job.request, report)
+            if video_error:
+                log.warning("web: job %s: no subtitled video: %s", job.id, video_error)
+                video_error = runner.describe_failure(OvsubError(video_error), job.dir, job.name)
+            self._set(job, results=tuple(results), video_file=video_file, video_error=video_error)
         except JobCancelled:
             self._finish(job, "cancelled")
         except Exception as e:  # the worker must survive anything a job does
@@ -346,18 +333,6 @@ class JobQueue:
             self._finish(job, "failed", runner.describe_failure(e, job.dir, job.name))
         else:
             self._finish(job, "done")
-
-    def _embed(self, job: Job, source: Path, results: list[TaskResult]) -> None:
-        try:
-            video = runner.embed_tracks(source, results)
-        except OvsubError as e:  # the subtitles are still good; only the extra video is missing
-            log.warning("web: job %s: embedding failed: %s", job.id, e)
-            self._set(job, video_error=runner.describe_failure(e, job.dir, job.name))
-            return
-        if video is None:
-            self._set(job, video_error="no speech was found, so there are no subtitles to add to the video")
-        else:
-            self._set(job, video_file=video.name)
 
     def _set(self, job: Job, save: bool = False, **changes: Any) -> None:
         with self._cond:

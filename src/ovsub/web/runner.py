@@ -1,9 +1,9 @@
-"""What one web job does, start to finish: fetch, check, transcribe and/or translate, write, embed.
+"""What one web job does, start to finish: fetch, check, then the CLI's own per-file pipeline.
 
-Everything lands in the job's own folder under names chosen here (``media.mp4``,
-``media.transcribe.vtt``, ``subtitled.mp4``); nothing a client sent ever becomes part of a path.
-The same pipeline as the CLI does the work (``pipeline.make_subtitles``), so the web app and the
-command line make the same subtitles from the same options.
+Everything lands in the job's own folder under names chosen here (``media.mp4``, ``media.vtt``,
+``media.en.vtt``, ``media.subtitled.mp4``); nothing a client sent ever becomes part of a path. The
+work itself is ``pipeline.process``, as for the command line, so the web app and the command line make
+the same subtitles from the same options.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ovsub import pipeline
 from ovsub.audio import media
-from ovsub import video as mux, pipeline
 from ovsub.download import CONTAINER_EXTENSIONS
 from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
-from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
+from ovsub.options import JobOptions
+from ovsub.writers import FORMATS
 
 log = logging.getLogger("ovsub")
 
@@ -32,21 +33,10 @@ CONTENT_TYPES = {  # extension -> Content-Type a browser plays it as
     ".ts": "video/mp2t", ".wmv": "video/x-ms-wmv", ".mpg": "video/mpeg", ".aiff": "audio/aiff",
     ".flv": "video/x-flv",
 }  # fmt: skip
-TRANSCRIBE_SHARE = 0.95  # of a video job's progress; embedding the tracks is the rest
 
 
 class JobCancelled(Exception):
     """Raised from the progress callback when a job's cancel flag is set; never leaves the worker."""
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What a client asked for, as ovsub's own option objects."""
-
-    tasks: tuple[str, ...]  # ("transcribe",), ("translate",) or both, in that order
-    transcribe: TranscribeOptions  # decoding options (its task is replaced per task)
-    model: ModelOptions  # which model, at which precision
-    cues: CueOptions  # line and reading-speed limits
 
 
 @dataclass(frozen=True)
@@ -124,44 +114,28 @@ def download_media(url: str, job_dir: Path, max_bytes: int) -> MediaFile:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def transcribe_all(source: Path, request: JobRequest, report: Reporter, share: float) -> list[TaskResult]:
-    """Run each task on the stored media and write its subtitle files; progress goes from 0 to ``share``."""
-    results: list[TaskResult] = []
-    options = request.transcribe
-    for i, task in enumerate(request.tasks):
+def run(
+    source: MediaFile, folder: Path, request: JobOptions, report: Reporter
+) -> tuple[list[TaskResult], str | None, str | None]:
+    """Make the job's subtitles (and, for a video, the video with them) in the job folder.
+
+    Returns each task's result, the subtitled video's file name (None if there is none) and why there is
+    none when one was due. Progress goes to ``report``; its ``check`` stops the work when cancelled.
+    """
+
+    def progress(p: pipeline.Progress) -> None:
+        report.stage(p.stage)
+        report.progress(p.fraction)
         report.check()
-        report.stage("translating" if task == "translate" else "transcribing")
 
-        def progress(done_s: float, total_s: float, i: int = i) -> None:
-            fraction = min(1.0, done_s / total_s) if total_s > 0 else 1.0
-            report.progress(share * (i + fraction) / len(request.tasks))
-            report.check()
-
-        task_options = replace(options, task=task)
-        subs = pipeline.make_subtitles(str(source), task_options, request.model, request.cues, progress=progress)
-        if options.language is None and subs.info.language:
-            # translate what was heard in the language transcription detected, without detecting again
-            options = replace(options, language=subs.info.language)
-        written = pipeline.write_outputs(subs, str(source), SUBTITLE_FORMATS, source.parent, task)
-        results.append(TaskResult(task, subs.language, {fmt: p.name for fmt, p in written.items()}, len(subs.cues)))
-    return results
-
-
-def embed_tracks(source: Path, results: list[TaskResult]) -> Path | None:
-    """The video again with every task's subtitles as soft tracks, or None when no task found speech."""
-    tracks: list[mux.SubtitleTrack] = []
-    for result in results:
-        if not result.cues:
-            continue
-        language = result.language or "und"
-        kind = "translation" if result.task == "translate" else "transcription"
-        title = f"{mux.language_name(language)} ({kind})" if result.language else kind
-        srt = source.parent / result.files["srt"]
-        tracks.append(mux.SubtitleTrack(path=srt, language=language, title=title, default=not tracks))
-    if not tracks:
-        return None
-    ext = source.suffix if source.suffix in (".mp4", ".webm", ".mkv") else ".mkv"
-    return mux.embed(source, tracks, source.parent / f"subtitled{ext}")
+    output = replace(request.output, formats=SUBTITLE_FORMATS, output_dir=str(folder), embed=source.has_video)
+    result = pipeline.process(str(folder / source.file), replace(request, output=output), progress)
+    results = [
+        TaskResult(s.task, s.language, {fmt: p.name for fmt, p in s.outputs.items()}, len(s.cues))
+        for s in result.subtitles
+    ]
+    videos = [p.name for p in result.outputs if p.suffix not in {w.extension for w in FORMATS.values()}]
+    return results, (videos[0] if videos else None), result.video_error
 
 
 def describe_failure(error: BaseException, job_dir: Path, name: str) -> str:

@@ -15,7 +15,7 @@ names and decoder interface as an optimum export): an encoder taking ``input_fea
 *stateful* decoder taking ``input_ids``, ``encoder_hidden_states`` and ``beam_idx`` whose
 self- and cross-attention key/value caches live in ReadValue/Assign state, tokenizer and
 detokenizer IR, and the JSON configs. Two more graphs serve ovsub's own decode loop
-(``decoding.py``, ``engine.NativeTranscriber``): the cross-attention key/value projection, run once
+(``decoding.py``, ``native.NativeTranscriber``): the cross-attention key/value projection, run once
 per window, and a step decoder that takes those keys/values as inputs, decodes the beams of several
 windows as one batch and returns the alignment heads' scores for word timing.
 """
@@ -733,7 +733,7 @@ def write_model_dir(source: Any, out_dir: Path, precision: str) -> None:
     compress = precision != "fp32"
     ov.save_model(build_encoder(dims, weights, precision), out_dir / "openvino_encoder_model.xml", compress)
     ov.save_model(build_decoder(dims, weights, precision), out_dir / "openvino_decoder_model.xml", compress)
-    # ovsub's own decode loop (engine.NativeTranscriber) runs these two instead of GenAI's decoder.
+    # ovsub's own decode loop (native.NativeTranscriber) runs these two instead of GenAI's decoder.
     heads = gen["alignment_heads"] or default_alignment_heads(dims)
     ov.save_model(build_cross_kv(dims, weights, precision), out_dir / CROSS_KV_MODEL, compress)
     ov.save_model(build_step_decoder(dims, weights, precision, heads), out_dir / STEP_DECODER_MODEL, compress)

@@ -3,7 +3,7 @@
 Why our own loop: OpenVINO GenAI's WhisperPipeline runs beam search through a general sampler whose
 per-token bookkeeping cost more than the decoder itself (measured on a 2-core Xeon, Whisper base:
 32 ms a step with 5 beams against 10 ms for the bare model). Here the search is a few vector
-operations per step, and the engine (``engine.NativeTranscriber``) only has to supply
+operations per step, and the engine (``native.NativeTranscriber``) only has to supply
 ``step(input_ids, beam_idx) -> logits``.
 
 The rules are those of OpenAI Whisper's ``decoding.py`` (its ``SuppressTokens``, ``SuppressBlank``,
@@ -38,6 +38,7 @@ class SpecialTokens:
     sot: int  # <|startoftranscript|>
     sot_prev: int  # <|startofprev|>, before a prompt
     no_timestamps: int  # <|notimestamps|>; the timestamp tokens follow it
+    no_speech: int  # <|nocaptions|> (<|nospeech|>): its probability after <|startoftranscript|> says "no speech"
     n_vocab: int  # vocabulary size including the timestamps
     languages: dict[str, int]  # ISO code -> language token (empty for English-only models)
     tasks: dict[str, int]  # transcribe/translate -> task token (empty for English-only models)
@@ -56,6 +57,8 @@ class SpecialTokens:
             sot=int(gen["decoder_start_token_id"]),
             sot_prev=int(gen["prev_sot_token_id"]),
             no_timestamps=int(gen["no_timestamps_token_id"]),
+            # Every Whisper vocabulary puts it just before <|notimestamps|>; configs rarely name it.
+            no_speech=int(gen.get("no_speech_token_id", int(gen["no_timestamps_token_id"]) - 1)),
             n_vocab=n_vocab,
             languages={k.strip("<|>"): int(v) for k, v in gen.get("lang_to_id", {}).items()},
             tasks={k: int(v) for k, v in gen.get("task_to_id", {}).items()},

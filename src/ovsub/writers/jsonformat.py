@@ -26,6 +26,7 @@ def render(
         "source": info.source if info else None,
         "language": language,
         "language_probability": info.language_probability if info else None,
+        "language_probs": [list(pair) for pair in info.language_probs] if info else [],
         "duration_s": info.duration_s if info else None,
         "speech_s": info.speech_s if info else None,
         "model": info.model if info else None,

@@ -1,4 +1,4 @@
-"""The converted model run through OpenVINO GenAI, checked against references on real speech."""
+"""The converted model run by ovsub's own loop and by OpenVINO GenAI, checked against references on real speech."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub.whisper import engine
+from ovsub import whisper
+from ovsub.transcription import load_model
+from ovsub.whisper.genai import GenAITranscriber
+from ovsub.whisper.native import NativeTranscriber
 from ovsub.audio import media
 from ovsub.evaluation import corpus_wer, edit_distance, english_ground_truth, non_english, normalize
 
@@ -44,7 +47,7 @@ def test_greedy_matches_ctranslate2_on_the_same_weights(data_dir, base_model_pla
     differing, edits, words = [], 0, 0
     for clip in clips:
         audio = media.load_audio(clip.path)
-        ours = base_model_plain.decode(audio, engine.DecodeRequest(language="en", beam_size=1, word_timestamps=False))
+        ours = base_model_plain.decode(audio, whisper.DecodeRequest(language="en", beam_size=1, word_timestamps=False))
         theirs, _ = reference.transcribe(
             audio, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False, temperature=0.0
         )
@@ -62,7 +65,7 @@ def test_english_wer_is_under_bound(data_dir, base_model_plain):
     pairs = []
     for clip in english_ground_truth(data_dir):
         result = base_model_plain.decode(
-            media.load_audio(clip.path), engine.DecodeRequest(language="en", beam_size=1, word_timestamps=False)
+            media.load_audio(clip.path), whisper.DecodeRequest(language="en", beam_size=1, word_timestamps=False)
         )
         pairs.append((clip.reference, result.text))
     assert len(pairs) == 30
@@ -74,9 +77,11 @@ def test_language_is_detected_on_non_english_clips(data_dir, base_model_plain):
     clips = non_english(data_dir)
     wrong = []
     for clip in clips:
-        language = engine.detect_language(base_model_plain, media.load_audio(clip.path))
-        if language != clip.language:
-            wrong.append((clip.path.name, clip.language, language))
+        guess = base_model_plain.detect_language(media.load_audio(clip.path))
+        assert guess.probability is not None and 0 < guess.probability <= 1
+        assert guess.top[0] == (guess.language, guess.probability)
+        if guess.language != clip.language:
+            wrong.append((clip.path.name, clip.language, guess.language))
     assert len(clips) >= 47
     assert len(wrong) <= len(clips) // 20, wrong
 
@@ -87,7 +92,7 @@ def test_translate_gives_english(data_dir, base_model_plain):
     assert {c.language for c in clips} >= {"de", "es", "fr"}
     for clip in clips:
         result = base_model_plain.decode(
-            media.load_audio(clip.path), engine.DecodeRequest(task="translate", beam_size=1, word_timestamps=False)
+            media.load_audio(clip.path), whisper.DecodeRequest(task="translate", beam_size=1, word_timestamps=False)
         )
         ours, ref = set(normalize(result.text)), set(normalize(clip.translation_en or ""))
         overlap = len(ours & ref) / max(1, len(ref))
@@ -97,7 +102,7 @@ def test_translate_gives_english(data_dir, base_model_plain):
 
 def test_word_timestamps_are_ordered_and_inside_the_audio(data_dir, base_model):
     audio = media.load_audio(data_dir / "english/other/jfk.flac")
-    result = base_model.decode(audio, engine.DecodeRequest(language="en", beam_size=5))
+    result = base_model.decode(audio, whisper.DecodeRequest(language="en", beam_size=5))
     words = [w for c in result.chunks for w in c.words]
     assert len(words) >= 20
     duration = len(audio) / media.SAMPLE_RATE
@@ -109,10 +114,10 @@ def test_word_timestamps_are_ordered_and_inside_the_audio(data_dir, base_model):
 def test_english_only_model_refuses_translation():
     from ovsub.options import ModelOptions
 
-    tiny = engine.load(ModelOptions(name="tiny.en", precision="int8"), word_timestamps=False)
+    tiny = load_model(ModelOptions(name="tiny.en", precision="int8"), word_timestamps=False)
     assert tiny.multilingual is False
     with pytest.raises(ValueError, match="English-only"):
-        tiny.decode(np.zeros(media.SAMPLE_RATE, np.float32), engine.DecodeRequest(task="translate"))
+        tiny.decode(np.zeros(media.SAMPLE_RATE, np.float32), whisper.DecodeRequest(task="translate"))
 
 
 def test_own_loop_decodes_like_genai_on_the_same_model(data_dir, base_model):
@@ -125,11 +130,11 @@ def test_own_loop_decodes_like_genai_on_the_same_model(data_dir, base_model):
     """
     from ovsub.options import ModelOptions
 
-    genai = engine.load(ModelOptions(name="base", precision="int8", decoder="genai"), word_timestamps=True)
-    assert isinstance(base_model, engine.NativeTranscriber) and isinstance(genai, engine.OpenVINOTranscriber)
+    genai = load_model(ModelOptions(name="base", precision="int8", decoder="genai"), word_timestamps=True)
+    assert isinstance(base_model, NativeTranscriber) and isinstance(genai, GenAITranscriber)
     clips = english_ground_truth(data_dir)[:8]
     differing, edits, words, shifts = [], 0, 0, []
-    request = engine.DecodeRequest(language="en", beam_size=5)
+    request = whisper.DecodeRequest(language="en", beam_size=5)
     for clip in clips:
         audio = media.load_audio(clip.path)
         ours, theirs = base_model.decode(audio, request), genai.decode(audio, request)
@@ -151,7 +156,7 @@ def test_windows_decoded_as_one_batch_match_each_decoded_alone(data_dir, base_mo
     """Batching windows (their beams as one decoder batch) changes nothing but speed."""
     clips = english_ground_truth(data_dir)[:3]
     audios = [media.load_audio(c.path)[: 30 * media.SAMPLE_RATE] for c in clips]
-    request = engine.DecodeRequest(language="en", beam_size=5)
+    request = whisper.DecodeRequest(language="en", beam_size=5)
     together = base_model.decode_windows(audios, request)
     for audio, result in zip(audios, together):
         alone = base_model.decode(audio, request)
@@ -173,7 +178,7 @@ def test_a_model_folder_without_ovsub_graphs_runs_through_genai(tmp_path, base_m
     folder = tmp_path / "exported"
     shutil.copytree(base_model.model_dir, folder, ignore=shutil.ignore_patterns("ovsub_*"))
     assert not (folder / STEP_DECODER_MODEL).exists() and not (folder / CROSS_KV_MODEL).exists()
-    loaded = engine.load(ModelOptions(name=str(folder)), word_timestamps=False)
-    assert isinstance(loaded, engine.OpenVINOTranscriber)
+    loaded = load_model(ModelOptions(name=str(folder)), word_timestamps=False)
+    assert isinstance(loaded, GenAITranscriber)
     with pytest.raises(ModelError, match="--decoder genai"):
-        engine.load(ModelOptions(name=str(folder), decoder="ovsub"))
+        load_model(ModelOptions(name=str(folder), decoder="ovsub"))

@@ -1,0 +1,79 @@
+"""Guarded decoding: a window's text is kept only when the hallucination guards accept it.
+
+Each window is decoded (several at once where the engine batches them); when the guards reject the
+text (``guards.assess``: loops, repeats, too much text for the speech, a silence phrase, a low mean
+log-probability), it is decoded again at rising temperatures, as openai-whisper's fallback does, and
+dropped with its reasons when every attempt fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ovsub.options import GuardOptions
+from ovsub.transcription import guards
+from ovsub.whisper.features import N_SAMPLES, SAMPLE_RATE
+from ovsub.whisper.transcriber import DecodeRequest, DecodeResult, Transcriber
+
+log = logging.getLogger("ovsub")
+
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # tried in turn when a window's output looks hallucinated
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """A decoded window after the guards had their say."""
+
+    result: DecodeResult | None  # None when every attempt failed the guards
+    temperature: float  # temperature of the kept attempt (or the last one tried)
+    retried: bool  # whether the first attempt was rejected
+    reasons: tuple[str, ...]  # why attempts were rejected
+
+
+def decode_window(
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    request: DecodeRequest,
+    options: GuardOptions,
+    first: DecodeResult | None = None,
+) -> WindowOutcome:
+    """Decode one window; re-decode with rising temperature while the guards reject the text.
+
+    ``first`` is the window's first attempt when it was already decoded (in a batch). When every attempt
+    is rejected, the likeliest one whose text may still be real speech (see ``guards.Verdict.made_up``: a
+    repeated sentence, a low log-probability) is kept, as faster-whisper keeps its best attempt; the window
+    is dropped only when every attempt is provably not what was said.
+    """
+    speech_s = len(audio) / SAMPLE_RATE
+    reasons: list[str] = []
+    keepable: list[tuple[DecodeResult, float]] = []
+    attempts = (request.temperature, *(t for t in FALLBACK_TEMPERATURES if t > request.temperature))
+    for i, temperature in enumerate(attempts):
+        result = first if i == 0 and first is not None else transcriber.decode(audio, request.at(temperature))
+        text = " ".join(c.text for c in result.chunks) or result.text
+        verdict = guards.assess(text, speech_s, result.score, options, result.no_speech_prob)
+        if verdict.ok:
+            return WindowOutcome(result, temperature, i > 0, tuple(reasons))
+        reasons.extend(f"t={temperature}: {r}" for r in verdict.reasons)
+        log.debug("window rejected at temperature %s: %s", temperature, verdict.reasons)
+        if not verdict.made_up and text.strip():
+            keepable.append((result, temperature))
+    if keepable:
+        result, temperature = max(keepable, key=lambda k: k[0].score if k[0].score is not None else -math.inf)
+        return WindowOutcome(result, temperature, True, (*reasons, f"kept the attempt at t={temperature}"))
+    return WindowOutcome(None, attempts[-1], True, tuple(reasons))
+
+
+def decode_windows(
+    transcriber: Transcriber, audios: Sequence[np.ndarray], request: DecodeRequest, options: GuardOptions
+) -> list[WindowOutcome]:
+    """Several windows of one language: first attempts as one batch, then each window's guards and fallback."""
+    firsts: Sequence[DecodeResult | None] = [None] * len(audios)
+    if len(audios) > 1 and all(len(a) <= N_SAMPLES for a in audios):
+        firsts = transcriber.decode_windows(list(audios), request)
+    return [decode_window(transcriber, a, request, options, first) for a, first in zip(audios, firsts)]

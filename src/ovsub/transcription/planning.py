@@ -1,0 +1,220 @@
+"""Planning: which windows to decode, each in which language (the one language-detection policy).
+
+    speech regions -> detection_units -> region_languages -> language_windows -> [(Window, language)]
+                      (>= 1.5 s each)   (one guess a unit,   (never mixing
+                                         filled in)           languages)
+
+The policy, in one place (:func:`plan`):
+
+- a language the user names is forced everywhere; an English-only model decodes English;
+- otherwise, with voice activity detection on, each speech region's language is detected on its own
+  audio (regions too short to judge are judged together, or take their neighbour's), so a window never
+  mixes languages; the file's language is the one with the most speech;
+- with only one unit to judge (a short clip, a file of one stretch of speech) or with VAD off, nothing
+  is detected ahead: the first decode detects it from the audio it encodes anyway, at no extra cost.
+
+Why a language per region: Whisper detects one language per decode, from its first 30 s, so a window
+holding English then German comes out in one of them (the other half made up or translated).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from ovsub.audio import vad
+from ovsub.audio.vad import Region
+from ovsub.options import TranscribeOptions
+from ovsub.transcription.windows import Window, plan_windows
+from ovsub.whisper.features import SAMPLE_RATE
+from ovsub.whisper.transcriber import TOP_LANGUAGES, LanguageGuess, Transcriber
+
+log = logging.getLogger("ovsub")
+
+T = TypeVar("T")
+
+# Regions shorter than this are not judged alone: Whisper base (int8) named the right language for 19/40
+# FLEURS pieces (en, de, es, fr) of 0.5 s, 32/40 of 1 s, 37/39 of 1.5 s and 39/39 of 2 s. Consecutive
+# short regions are judged together once they add up to this; a lone one takes its neighbour's language.
+MIN_DETECT_S = 1.5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to decode: windows in time order, each with the language to force (None: the decode detects it)."""
+
+    windows: tuple[tuple[Window, str | None], ...]
+    language: LanguageGuess | None  # the file's language when known before decoding
+    speech_s: float | None  # seconds of speech VAD kept (None when VAD is off)
+
+
+def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber) -> Plan:
+    """The windows to decode and their languages, by the policy in the module docstring."""
+    duration_s = len(audio) / SAMPLE_RATE
+    forced = options.language or (None if transcriber.multilingual else "en")
+    known = LanguageGuess(forced, None) if forced else None
+    if not options.vad:
+        whole = Window((Region(0.0, duration_s),), gap_s=0.0) if duration_s > 0 else None
+        return Plan(((whole, forced),) if whole else (), known, None)
+    regions = vad.speech_regions(audio, options.vad_options)
+    speech_s = sum(r.duration_s for r in regions)
+    if forced:
+        return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s)
+    guesses = region_languages(transcriber, audio, regions)
+    labelled = [(r, g.language if g else None) for r, g in zip(regions, guesses)]
+    return Plan(tuple(language_windows(labelled)), main_language(list(zip(regions, guesses))), speech_s)
+
+
+def detection_units(regions: Sequence[Region], min_s: float = MIN_DETECT_S) -> list[tuple[int, ...]]:
+    """Which regions to detect the language of, as tuples of region indices judged together.
+
+    A region lasting at least ``min_s`` is judged alone. Consecutive shorter regions are batched in
+    order until a batch holds ``min_s`` of audio, and the rest of their run joins the run's last batch;
+    a run that never adds up to ``min_s`` is left out (fill_languages gives it a neighbour's language).
+
+    >>> R = Region
+    >>> detection_units([R(0.0, 5.0), R(6.0, 6.8), R(7.0, 7.9), R(8.0, 8.5), R(12.0, 20.0), R(21.0, 22.0)])
+    [(0,), (1, 2, 3), (4,)]
+    """
+    units: list[tuple[int, ...]] = []
+    run: list[int] = []  # the current run of short regions
+    for i, region in enumerate(regions):
+        if region.duration_s < min_s:
+            run.append(i)
+            continue
+        units.extend(_batches(run, regions, min_s))
+        units.append((i,))
+        run = []
+    units.extend(_batches(run, regions, min_s))
+    return units
+
+
+def _batches(run: list[int], regions: Sequence[Region], min_s: float) -> list[tuple[int, ...]]:
+    batches: list[tuple[int, ...]] = []
+    current: list[int] = []
+    current_s = 0.0
+    for i in run:
+        current.append(i)
+        current_s += regions[i].duration_s
+        if current_s >= min_s:
+            batches.append(tuple(current))
+            current, current_s = [], 0.0
+    if current and batches:
+        batches[-1] += tuple(current)
+    return batches
+
+
+def fill_languages(regions: Sequence[Region], detected: Sequence[T | None]) -> list[T | None]:
+    """Give each region without a language (None) that of the nearest region with one; the earlier on a tie.
+
+    Nearest means the shortest silence between them. With no language anywhere, all stay None.
+
+    >>> R = Region
+    >>> fill_languages([R(0.0, 5.0), R(5.5, 6.0), R(9.0, 15.0), R(15.2, 16.0)], ["en", None, "de", None])
+    ['en', 'en', 'de', 'de']
+    """
+    known = [i for i, language in enumerate(detected) if language is not None]
+    if not known:
+        return list(detected)
+    return [
+        detected[_nearest(regions, known, i)] if language is None else language for i, language in enumerate(detected)
+    ]
+
+
+def _nearest(regions: Sequence[Region], known: list[int], i: int) -> int:
+    """Of the sorted region indices ``known``, the one closest in time to region ``i``; the earlier on a tie."""
+    k = bisect.bisect(known, i)
+    if k == 0 or k == len(known):
+        return known[min(k, len(known) - 1)]
+    before, after = known[k - 1], known[k]
+    if regions[i].start_s - regions[before].end_s <= regions[after].start_s - regions[i].end_s:
+        return before
+    return after
+
+
+def region_languages(
+    transcriber: Transcriber, audio: np.ndarray, regions: Sequence[Region], min_s: float = MIN_DETECT_S
+) -> list[LanguageGuess | None]:
+    """The language of each speech region: detected per unit (see detection_units), then filled in.
+
+    Each unit costs one detection (an encoder pass: the same for 2 s as for 30 s). With fewer than two
+    units there is nothing to tell apart, so nothing is detected and every region gets None: the window
+    decodes then detect the language themselves, at no extra cost.
+
+    Why every unit, rather than stopping once the first few agree: a switch can come at any point (a
+    quote in another language in the middle of a talk), and a region not judged is decoded in its
+    window's language. The price: on two busy cores, the 12 detections of the 89 s LibriSpeech file
+    (english/long) added 28 s to its 87 s (+32 %; stopping after three that agree would have saved 23 s
+    of it, and missed any switch after the first 20 s), the 3 of the 60 s code-switch file 4.6 s to its
+    64 s (+7 %). Naming the language skips them all.
+    """
+    units = detection_units(regions, min_s)
+    detected: list[LanguageGuess | None] = [None] * len(regions)
+    if len(units) < 2:
+        return detected
+    for unit in units:
+        guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio))
+        for i in unit:
+            detected[i] = guess
+    filled = fill_languages(regions, detected)
+    log.debug("languages of %d speech regions (%d detections): %s", len(regions), len(units), filled)
+    return filled
+
+
+def language_windows(labelled: Sequence[tuple[Region, str | None]]) -> list[tuple[Window, str | None]]:
+    """Decode windows that never mix languages, each with its language, in time order.
+
+    Consecutive regions of one language form a group, and plan_windows packs each group on its own,
+    so every window holds exactly the regions it would hold if the file had only that group.
+
+    >>> R = Region
+    >>> planned = language_windows([(R(0.0, 4.0), "en"), (R(5.0, 9.0), "de"), (R(10.0, 12.0), "de")])
+    >>> [([(r.start_s, r.end_s) for r in w.regions], language) for w, language in planned]
+    [([(0.0, 4.0)], 'en'), ([(5.0, 9.0), (10.0, 12.0)], 'de')]
+    """
+    planned: list[tuple[Window, str | None]] = []
+    start = 0
+    for end in range(1, len(labelled) + 1):
+        if end == len(labelled) or labelled[end][1] != labelled[start][1]:
+            group = [region for region, _ in labelled[start:end]]
+            planned.extend((window, labelled[start][1]) for window in plan_windows(group))
+            start = end
+    return planned
+
+
+def main_language(labelled: Sequence[tuple[Region, LanguageGuess | None]]) -> LanguageGuess | None:
+    """The language with the most speech (the earliest on a tie), or None if no region has one.
+
+    Its probability is the speech-weighted mean of the probabilities the detections gave it, and its top
+    languages the speech-weighted mean of theirs, so a file mostly in one language says how sure that is.
+
+    >>> R, G = Region, LanguageGuess
+    >>> main_language([(R(0.0, 4.0), G("en", 0.9)), (R(5.0, 8.0), G("de", 0.8)), (R(9.0, 11.0), G("de", 0.6))])
+    LanguageGuess(language='de', probability=0.72, top=())
+    """
+    speech_s: dict[str, float] = {}
+    for region, guess in labelled:
+        if guess is not None:
+            speech_s[guess.language] = speech_s.get(guess.language, 0.0) + region.duration_s
+    if not speech_s:
+        return None
+    language = max(speech_s, key=lambda code: speech_s[code])
+    probability = _weighted([(r.duration_s, g.probability) for r, g in labelled if g and g.language == language])
+    totals: dict[str, float] = {}
+    for region, guess in labelled:
+        for code, p in guess.top if guess else ():
+            totals[code] = totals.get(code, 0.0) + p * region.duration_s
+    weight = sum(r.duration_s for r, g in labelled if g and g.top)
+    top = tuple(sorted(((c, round(p / weight, 4)) for c, p in totals.items()), key=lambda t: -t[1]))[:TOP_LANGUAGES]
+    return LanguageGuess(language, probability, top)
+
+
+def _weighted(pairs: Sequence[tuple[float, float | None]]) -> float | None:
+    known = [(w, p) for w, p in pairs if p is not None]
+    total = sum(w for w, _ in known)
+    return round(sum(w * p for w, p in known) / total, 4) if known and total > 0 else None
