@@ -53,21 +53,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ovsub.cues.lines import _lines_of, _Run, break_lines
+from ovsub.cues.lines import Run, break_lines, lines_of
 from ovsub.cues.rules import (
     LINE_CHARS_BY_LANGUAGE,
     NO_SPACE_LANGUAGES,
     PHRASE_SPACE_LANGUAGES,
-    _display,
-    _rules,
+    display,
     min_display_ms,
     options_for_language,
+    rules_for,
     text_width,
     to_ms,
 )
-from ovsub.cues.split import _split, split_by_pause, split_to_fit
+from ovsub.cues.split import split_by_pause, split_run, split_to_fit
 from ovsub.cues.timing import place_in_time
-from ovsub.cues.words import _collect_words, clamp_stretched_starts, split_long_words, words_from_text
+from ovsub.cues.words import clamp_stretched_starts, collect_words, split_long_words, words_from_text
 from ovsub.options import CueOptions
 from ovsub.types import Cue, Segment, Word
 
@@ -108,8 +108,8 @@ def build_cues(
     if language is None:
         language = next((s.language for s in segments if s.language), None)
     options = options_for_language(options, language)
-    rules = _rules(language)
-    words, untimed = _collect_words(segments, language, options.max_line_chars)
+    rules = rules_for(language)
+    words, untimed = collect_words(segments, language, options.max_line_chars)
     words = clamp_stretched_starts(words, keep=untimed)
     groups = split_by_pause(words, options.max_pause_ms)
     drafts = []
@@ -119,11 +119,11 @@ def build_cues(
             tail_room_ms = to_ms(groups[g + 1][0].start_s) - to_ms(group[-1].end_s) - options.min_gap_ms
         else:
             tail_room_ms = options.max_duration_ms
-        run = _Run(group, rules)
+        run = Run(group, rules)
         offset = 0
-        chunks, free_from_ms = _split(run, options, tail_room_ms, free_from_ms)
+        chunks, free_from_ms = split_run(run, options, tail_room_ms, free_from_ms)
         for chunk in chunks:
-            lines = _lines_of(run, offset, offset + len(chunk), options.max_line_chars, options.max_lines)
+            lines = lines_of(run, offset, offset + len(chunk), options.max_line_chars, options.max_lines)
             offset += len(chunk)
             start_ms = to_ms(chunk[0].start_s)
             end_ms = max([start_ms] + [to_ms(w.end_s) for w in chunk])
@@ -191,7 +191,7 @@ def _cue_problems(cue: Cue, options: CueOptions, soft: bool) -> Iterable[str]:
         for before, after in zip(cue.words, cue.words[1:]):
             pause_ms = to_ms(after.start_s) - to_ms(before.end_s)
             if pause_ms > options.max_pause_ms:
-                yield f"spans a {pause_ms} ms pause before {_display(after)!r}, over {options.max_pause_ms} ms"
+                yield f"spans a {pause_ms} ms pause before {display(after)!r}, over {options.max_pause_ms} ms"
 
 
 def _clock(ms: int) -> str:

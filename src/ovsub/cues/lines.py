@@ -1,6 +1,6 @@
 """Line breaking: a cue's words on as few lines as they need, broken where a reader expects it.
 
-:class:`_Run` holds what the line breaker and the cue splitter (:mod:`ovsub.cues.split`) keep asking about a
+:class:`Run` holds what the line breaker and the cue splitter (:mod:`ovsub.cues.split`) keep asking about a
 sequence of words, computed once: each word's width, the width of any stretch of them, the cost of a break
 before each word, and the cheapest layout of a stretch on a number of lines.
 """
@@ -16,30 +16,30 @@ from ovsub.cues.rules import (
     DANGLING_COST,
     SHORT_WORD_CHARS,
     TOP_HEAVY_WEIGHT,
-    _break_cost,
-    _display,
-    _Rules,
-    _rules,
-    _spaced_before,
+    Rules,
+    break_cost,
+    display,
+    rules_for,
+    spaced_before,
     text_width,
 )
-from ovsub.cues.words import _respace, _tokens, split_long_words
+from ovsub.cues.words import respace, split_long_words, tokenize
 from ovsub.types import Word
 
 
-class _Run:
+class Run:
     """A sequence of words with what line breaking and splitting keep asking about it, precomputed."""
 
-    def __init__(self, words: Sequence[Word], rules: _Rules) -> None:
+    def __init__(self, words: Sequence[Word], rules: Rules) -> None:
         self.words = tuple(words)
-        self.widths = [text_width(_display(w)) for w in self.words]
-        self.spaced = [_spaced_before(w) for w in self.words]
+        self.widths = [text_width(display(w)) for w in self.words]
+        self.spaced = [spaced_before(w) for w in self.words]
         # joined[j]: width of words[:j] on one line.
         self.joined = [0]
         for i, width in enumerate(self.widths):
             self.joined.append(self.joined[-1] + width + (1 if i and self.spaced[i] else 0))
         # cost[j]: breaking before word j (cost[0] unused).
-        self.cost = [0.0] + [_break_cost(a, b, rules) for a, b in zip(self.words, self.words[1:])]
+        self.cost = [0.0] + [break_cost(a, b, rules) for a, b in zip(self.words, self.words[1:])]
 
     def width(self, i: int, j: int) -> int:
         """Width of words[i:j] on one line."""
@@ -155,18 +155,19 @@ def break_lines(
     >>> break_lines("我们明天早上八点在学校门口见面，然后一起去公园。", 16, language="zh")
     ('我们明天早上八点在学校门口见面，', '然后一起去公园。')
     """
-    rules = _rules(language)
+    rules = rules_for(language)
     if isinstance(words_or_text, str):
-        raw: Sequence[Word] = [Word(0.0, 0.0, token) for token in _tokens(words_or_text, rules)]
+        raw: Sequence[Word] = [Word(0.0, 0.0, token) for token in tokenize(words_or_text, rules)]
     else:
         raw = words_or_text
-    words = split_long_words(_respace(raw, rules), max_line_chars)
+    words = split_long_words(respace(raw, rules), max_line_chars)
     if not words:
         return ()
-    return _lines_of(_Run(words, rules), 0, len(words), max_line_chars, max_lines)
+    return lines_of(Run(words, rules), 0, len(words), max_line_chars, max_lines)
 
 
-def _lines_of(run: _Run, i: int, j: int, max_line_chars: int, max_lines: int) -> tuple[str, ...]:
+def lines_of(run: Run, i: int, j: int, max_line_chars: int, max_lines: int) -> tuple[str, ...]:
+    """The text of words[i:j] of ``run`` laid out as :func:`break_lines` does."""
     _, starts = run.best_layout(i, j, max_line_chars, max_lines)
     ends = (*starts[1:], j)
     return tuple(_join(run.words[s:e]) for s, e in zip(starts, ends))
@@ -176,7 +177,7 @@ def _join(words: Sequence[Word]) -> str:
     """Words as one line of text, with a space where a word asks for one (not before the first)."""
     parts = []
     for i, word in enumerate(words):
-        if i and _spaced_before(word):
+        if i and spaced_before(word):
             parts.append(" ")
-        parts.append(_display(word))
+        parts.append(display(word))
     return "".join(parts)

@@ -53,15 +53,15 @@ TOP_HEAVY_WEIGHT = 3.0  # times (deviation from an even split)**2 when an upper 
 BOTTOM_HEAVY_WEIGHT = 1.0  # the same when the lower line is the longer one (a pyramid reads better)
 
 # Characters that take no column on screen: combining marks (Thai vowels and tones, accents) and invisible formats.
-_ZERO_WIDTH_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
+ZERO_WIDTH_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 _SENTENCE_END = frozenset(".?!…。！？‼⁇⁈⁉")
 _CLAUSE_END = frozenset(",;:—–、，；：")
 _DASHES = frozenset("—–-")
 _OPENING = frozenset("([{“‘«‹「『（【〈《¿¡")
-_CLOSING = frozenset(")]}”’»›」』）】〉》")
+CLOSING = frozenset(")]}”’»›」』）】〉》")
 _QUOTES = frozenset("\"'")
 # Closing punctuation a line must not start with (kinsoku for CJK, and the Latin equivalents).
-_NO_LINE_START = frozenset(",.;:!?…%)]}”’»›、。，．；：！？」』）】〉》ー")
+NO_LINE_START = frozenset(",.;:!?…%)]}”’»›、。，．；：！？」』）】〉》ー")
 _ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "jr.", "sr.", "vs.", "e.g.", "i.e.", "cf."})
 _INITIAL = re.compile(r"^[A-Z]\.$")  # "J." in "J. R. R. Tolkien"
 
@@ -96,7 +96,7 @@ _CONNECTIVES = {
 
 
 @dataclass(frozen=True)
-class _Rules:
+class Rules:
     """How one language is written: with spaces or not, and which words steer line breaks."""
 
     spaced: bool  # words are separated by spaces (English), rather than written together (Chinese, Thai)
@@ -105,13 +105,14 @@ class _Rules:
     connectives: frozenset[str]  # good to break before these
 
 
-def _rules(language: str | None) -> _Rules:
+def rules_for(language: str | None) -> Rules:
+    """How ``language`` is written (ISO 639-1; "zh-TW" counts as "zh"). Any other language gets English's word lists."""
     code = (language or "").lower().replace("_", "-").split("-")[0]
     if code in NO_SPACE_LANGUAGES:
         phrases = code in PHRASE_SPACE_LANGUAGES
-        return _Rules(spaced=False, phrase_spaces=phrases, articles=frozenset(), connectives=frozenset())
+        return Rules(spaced=False, phrase_spaces=phrases, articles=frozenset(), connectives=frozenset())
     lang = code if code in _ARTICLES else "en"  # other languages: only English words inside them match
-    return _Rules(
+    return Rules(
         spaced=True,
         phrase_spaces=False,
         articles=frozenset(_ARTICLES[lang].split()),
@@ -139,15 +140,16 @@ def text_width(text: str) -> int:
     >>> text_width("ที่")  # Thai: one letter carrying a vowel and a tone mark
     1
     """
-    return sum(1 for ch in text if unicodedata.category(ch) not in _ZERO_WIDTH_CATEGORIES)
+    return sum(1 for ch in text if unicodedata.category(ch) not in ZERO_WIDTH_CATEGORIES)
 
 
-def _display(word: Word) -> str:
+def display(word: Word) -> str:
     """A word as shown: surrounding whitespace removed, inner runs collapsed."""
     return " ".join(word.text.split())
 
 
-def _spaced_before(word: Word) -> bool:
+def spaced_before(word: Word) -> bool:
+    """Whether a space goes before ``word`` (Whisper's leading space)."""
     return word.text[:1].isspace()
 
 
@@ -181,10 +183,11 @@ def min_display_ms(cue: Cue, options: CueOptions) -> int:
     >>> min_display_ms(Cue(0, 1, ("Thirty-four characters on a line,", "and more.")), CueOptions())
     2471
     """
-    return _need_ms(sum(text_width(line) for line in cue.lines), options)
+    return need_ms(sum(text_width(line) for line in cue.lines), options)
 
 
-def _need_ms(chars: int, options: CueOptions) -> int:
+def need_ms(chars: int, options: CueOptions) -> int:
+    """How long ``chars`` characters should stay up (see :func:`min_display_ms`), at least 1 ms."""
     reading_ms = math.ceil(chars * 1000 / options.max_cps - 1e-9)
     return max(1, min(max(options.min_duration_ms, reading_ms), options.max_duration_ms))
 
@@ -194,26 +197,27 @@ def _need_ms(chars: int, options: CueOptions) -> int:
 
 def _core(shown: str) -> str:
     """A word reduced for lookups: lower case, without surrounding quotes or brackets."""
-    return shown.strip("".join(_OPENING | _CLOSING | _QUOTES)).lower()
+    return shown.strip("".join(_OPENING | CLOSING | _QUOTES)).lower()
 
 
-def _ends_sentence(shown: str) -> bool:
-    stem = shown.rstrip("".join(_CLOSING | _QUOTES))
+def ends_sentence(shown: str) -> bool:
+    """Whether a word as shown ends a sentence (closing quotes and brackets aside), unlike "Dr." or "J."."""
+    stem = shown.rstrip("".join(CLOSING | _QUOTES))
     if not stem or stem[-1] not in _SENTENCE_END:
         return False
     return _core(stem) not in _ABBREVIATIONS and not _INITIAL.match(stem)
 
 
-def _break_cost(before: Word, after: Word, rules: _Rules) -> float:
+def break_cost(before: Word, after: Word, rules: Rules) -> float:
     """What it costs to end a line (or a cue) after ``before`` and start the next with ``after``."""
-    left, right = _display(before), _display(after)
-    if left[-1] in _OPENING or right[0] in _NO_LINE_START:
+    left, right = display(before), display(after)
+    if left[-1] in _OPENING or right[0] in NO_LINE_START:
         return FORBIDDEN_COST
     if not any(ch.isalnum() for ch in right) and right[0] not in _OPENING and right[0] not in _DASHES:
         return FORBIDDEN_COST  # a bare "...!?" must stay with the word before it
-    if (rules.spaced or rules.phrase_spaces) and not _spaced_before(after):
+    if (rules.spaced or rules.phrase_spaces) and not spaced_before(after):
         return MID_WORD_COST
-    if _ends_sentence(left):
+    if ends_sentence(left):
         return SENTENCE_END_COST
     if left[-1] in _CLAUSE_END or right[0] in _DASHES:
         return CLAUSE_END_COST

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ovsub.cues.lines import _Run
+from ovsub.cues.lines import Run
 from ovsub.cues.rules import (
     CUE_COST,
     DANGLING_COST,
@@ -16,11 +16,11 @@ from ovsub.cues.rules import (
     SLACK_WEIGHT,
     SPLIT_WEIGHT,
     TOO_FAST_COST,
-    _need_ms,
-    _rules,
+    need_ms,
+    rules_for,
     to_ms,
 )
-from ovsub.cues.words import _respace, split_long_words
+from ovsub.cues.words import respace, split_long_words
 from ovsub.options import CueOptions
 from ovsub.types import Word
 
@@ -69,17 +69,17 @@ def split_to_fit(
     >>> [" ".join(w.text.strip() for w in chunk) for chunk in split_to_fit(words, CueOptions(max_lines=1))]
     ['We went to the market early.', 'Then we walked along the river', 'and talked for hours about nothing.']
     """
-    rules = _rules(language)
-    words = split_long_words(_respace(words, rules), options.max_line_chars)
+    rules = rules_for(language)
+    words = split_long_words(respace(words, rules), options.max_line_chars)
     if not words:
         return ()
     if tail_room_ms is None:
         tail_room_ms = options.max_pause_ms - options.min_gap_ms
-    return _split(_Run(words, rules), options, tail_room_ms)[0]
+    return split_run(Run(words, rules), options, tail_room_ms)[0]
 
 
-def _split(
-    run: _Run, options: CueOptions, tail_room_ms: int, free_from_ms: int = 0
+def split_run(
+    run: Run, options: CueOptions, tail_room_ms: int, free_from_ms: int = 0
 ) -> tuple[tuple[tuple[Word, ...], ...], int]:
     """The cheapest cues for ``run`` (see :func:`split_to_fit`), and the moment after them a next cue may start.
 
@@ -117,7 +117,7 @@ def _split(
             width = run.width(a, b)
             cost = base + CUE_COST + SLACK_WEIGHT * (1 - min(width, capacity) / capacity) ** 2
             room_end = starts_ms[b] - options.min_gap_ms if b < n else last_end + tail_room_ms
-            need = _need_ms(width, options)
+            need = need_ms(width, options)
             start = first_start
             if room_end - start < need:  # as place_in_time does: the lead-in only for a cue that needs it
                 start = min(first_start, max(first_start - options.lead_in_ms, free[a], 0))

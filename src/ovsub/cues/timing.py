@@ -17,7 +17,7 @@ def place_in_time(cues: Sequence[Cue], options: CueOptions = CueOptions()) -> li
     starts with its first word (after the previous cue's end plus ``min_gap_ms``; ``lead_in_ms`` earlier only
     when it needs the time to be read) and stays ``linger_ms`` after its last word, or longer to reach
     :func:`min_display_ms`, as far as the next cue and ``max_duration_ms`` allow. The hard limits always hold;
-    see the module docstring for when the soft ones give way.
+    see :mod:`ovsub.cues` for when the soft ones give way.
 
     Here "Hi." cannot get its 833 ms before "Hello!" starts, so it takes the 100 ms lead-in and is boxed in:
 

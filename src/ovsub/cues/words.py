@@ -12,14 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from ovsub.cues.rules import (
-    _CLOSING,
-    _NO_LINE_START,
-    _ZERO_WIDTH_CATEGORIES,
-    _display,
-    _ends_sentence,
-    _Rules,
-    _rules,
-    _spaced_before,
+    CLOSING,
+    NO_LINE_START,
+    ZERO_WIDTH_CATEGORIES,
+    Rules,
+    display,
+    ends_sentence,
+    rules_for,
+    spaced_before,
     text_width,
     to_ms,
 )
@@ -31,7 +31,7 @@ STRETCH_MEDIAN_CAP_MS = 700  # a transcript of slow words still doubts a word ov
 STRETCH_MS_PER_CHAR = 120  # per character shown: long words take long to say (about 8 characters a second)
 
 
-def _tokens(text: str, rules: _Rules) -> list[str]:
+def tokenize(text: str, rules: Rules) -> list[str]:
     """Text cut into display words, each with a leading space where one goes before it.
 
     With spaces, the words are the spaced ones; in Thai and its neighbours, the phrases between spaces. Otherwise
@@ -46,9 +46,9 @@ def _tokens(text: str, rules: _Rules) -> list[str]:
         for ch in run:
             here = len(tokens) > start
             if here and (
-                unicodedata.category(ch) in _ZERO_WIDTH_CATEGORIES
-                or ch in _NO_LINE_START
-                or ch in _CLOSING
+                unicodedata.category(ch) in ZERO_WIDTH_CATEGORIES
+                or ch in NO_LINE_START
+                or ch in CLOSING
                 or (ch.isascii() and ch.isalnum() and tokens[-1][-1].isascii() and tokens[-1][-1].isalnum())
             ):
                 tokens[-1] += ch
@@ -63,7 +63,7 @@ def words_from_text(text: str, start_s: float, end_s: float, language: str | Non
     >>> [(w.text, w.start_s, w.end_s) for w in words_from_text("Hi there", 0.0, 7.0)]
     [(' Hi', 0.0, 2.0), (' there', 2.0, 7.0)]
     """
-    tokens = _tokens(text, _rules(language))
+    tokens = tokenize(text, rules_for(language))
     widths = [max(1, text_width(token.strip())) for token in tokens]
     total = sum(widths)
     span_s = max(0.0, end_s - start_s)
@@ -76,8 +76,8 @@ def words_from_text(text: str, start_s: float, end_s: float, language: str | Non
     return tuple(words)
 
 
-def _respace(
-    words: Sequence[Word], rules: _Rules, segment_starts: frozenset[int] = frozenset(), previous: Word | None = None
+def respace(
+    words: Sequence[Word], rules: Rules, segment_starts: frozenset[int] = frozenset(), previous: Word | None = None
 ) -> list[Word]:
     """Drop empty words and make each word's leading space say whether a space goes before it.
 
@@ -87,21 +87,21 @@ def _respace(
     """
     out: list[Word] = []
     for i, word in enumerate(words):
-        shown = _display(word)
+        shown = display(word)
         if not shown:
             continue
         if rules.spaced or rules.phrase_spaces:
-            spaced = _spaced_before(word) or i in segment_starts
+            spaced = spaced_before(word) or i in segment_starts
         else:
             last = out[-1] if out else previous
-            before = _display(last)[-1:] if last is not None else ""
-            spaced = _spaced_before(word) and _latin_or_digit(before) and _latin_or_digit(shown[0])
+            before = display(last)[-1:] if last is not None else ""
+            spaced = spaced_before(word) and _latin_or_digit(before) and _latin_or_digit(shown[0])
         out.append(_with_spacing(word, spaced))
     return out
 
 
 def _with_spacing(word: Word, spaced: bool) -> Word:
-    text = (" " if spaced else "") + _display(word)
+    text = (" " if spaced else "") + display(word)
     return word if text == word.text else replace(word, text=text)
 
 
@@ -120,14 +120,14 @@ def split_long_words(words: Sequence[Word], max_line_chars: int) -> tuple[Word, 
     """
     out: list[Word] = []
     for word in words:
-        shown = _display(word)
+        shown = display(word)
         total = text_width(shown)
         if total <= max_line_chars:
             out.append(word)
             continue
         pieces = [""]
         for ch in shown:
-            takes_column = unicodedata.category(ch) not in _ZERO_WIDTH_CATEGORIES
+            takes_column = unicodedata.category(ch) not in ZERO_WIDTH_CATEGORIES
             if takes_column and text_width(pieces[-1]) == max_line_chars:
                 pieces.append("")
             pieces[-1] += ch
@@ -136,7 +136,7 @@ def split_long_words(words: Sequence[Word], max_line_chars: int) -> tuple[Word, 
         for i, piece in enumerate(pieces):
             begin = word.start_s + span_s * done / total
             done += text_width(piece)
-            text = (" " if i == 0 and _spaced_before(word) else "") + piece
+            text = (" " if i == 0 and spaced_before(word) else "") + piece
             out.append(replace(word, start_s=begin, end_s=word.start_s + span_s * done / total, text=text))
     return tuple(out)
 
@@ -163,19 +163,19 @@ def clamp_stretched_starts(words: Sequence[Word], keep: frozenset[int] = frozens
     typical_ms = STRETCH_MEDIAN_FACTOR * min(statistics.median(timed), STRETCH_MEDIAN_CAP_MS)
     out: list[Word] = []
     for i, word in enumerate(words):
-        starts_sentence = i > 0 and _ends_sentence(_display(words[i - 1]))
-        limit_ms = max(typical_ms, STRETCH_MS_PER_CHAR * text_width(_display(word)))
+        starts_sentence = i > 0 and ends_sentence(display(words[i - 1]))
+        limit_ms = max(typical_ms, STRETCH_MS_PER_CHAR * text_width(display(word)))
         if starts_sentence and id(word) not in keep and to_ms(word.end_s) - to_ms(word.start_s) > limit_ms:
             word = replace(word, start_s=word.end_s - limit_ms / 1000)
         out.append(word)
     return tuple(out)
 
 
-def _collect_words(
+def collect_words(
     segments: Iterable[Segment], language: str | None, max_line_chars: int
 ) -> tuple[tuple[Word, ...], frozenset[int]]:
     """All words in order, spaced and cut to fit a line, plus the ids of words invented for untimed segments."""
-    rules = _rules(language)
+    rules = rules_for(language)
     words: list[Word] = []
     untimed: set[int] = set()
     for segment in segments:
@@ -184,7 +184,7 @@ def _collect_words(
             # An engine that strips every leading space (the text has spaces, no word after the first does):
             # with spaces, treat each word as a separate one.
             stripped = (
-                rules.spaced and " " in segment.text.strip() and not any(_spaced_before(w) for w in raw[1:])
+                rules.spaced and " " in segment.text.strip() and not any(spaced_before(w) for w in raw[1:])
             )
             starts = frozenset(range(len(raw))) if stripped else frozenset({0})
             timed = True
@@ -193,7 +193,7 @@ def _collect_words(
             starts = frozenset({0})
             timed = False
         previous = words[-1] if words else None
-        prepared = split_long_words(_respace(raw, rules, starts, previous), max_line_chars)
+        prepared = split_long_words(respace(raw, rules, starts, previous), max_line_chars)
         if not timed:
             untimed.update(id(w) for w in prepared)
         words.extend(prepared)
