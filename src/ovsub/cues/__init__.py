@@ -52,9 +52,11 @@ The steps live in one module each, and each imports only those listed before it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 from ovsub.cues.lines import Run, break_lines, lines_of
 from ovsub.cues.rules import (
+    DEFAULT_OPTIONS,
     LINE_CHARS_BY_LANGUAGE,
     NO_SPACE_LANGUAGES,
     PHRASE_SPACE_LANGUAGES,
@@ -69,7 +71,7 @@ from ovsub.cues.split import split_by_pause, split_run, split_to_fit
 from ovsub.cues.timing import place_in_time
 from ovsub.cues.words import clamp_stretched_starts, collect_words, split_long_words, words_from_text
 from ovsub.options import CueOptions
-from ovsub.types import Cue, Segment, Word
+from ovsub.types import Cue, Segment
 
 __all__ = [
     "NO_SPACE_LANGUAGES",
@@ -92,13 +94,14 @@ __all__ = [
 
 
 def build_cues(
-    segments: Iterable[Segment], options: CueOptions = CueOptions(), language: str | None = None
+    segments: Iterable[Segment], options: CueOptions = DEFAULT_OPTIONS, language: str | None = None
 ) -> list[Cue]:
     """Turn transcript segments into subtitle cues that respect ``options`` (see the module docstring).
 
     ``language`` (ISO 639-1) picks the spacing and line-breaking rules; by default the first segment's language.
     Segments without word timings are shared out by character count; their cues carry no words.
 
+    >>> from ovsub.types import Word
     >>> segment = Segment(0, 0.0, 2.0, "Hello there, how are you?", words=tuple(
     ...     Word(i * 0.4, i * 0.4 + 0.3, " " + t) for i, t in enumerate("Hello there, how are you?".split())))
     >>> [(c.start_ms, c.end_ms, c.lines) for c in build_cues([segment])]
@@ -132,7 +135,7 @@ def build_cues(
     return place_in_time(drafts, options)
 
 
-def check_cues(cues: Sequence[Cue], options: CueOptions = CueOptions(), *, soft: bool = True) -> list[str]:
+def check_cues(cues: Sequence[Cue], options: CueOptions = DEFAULT_OPTIONS, *, soft: bool = True) -> list[str]:
     """Every way ``cues`` break ``options``, as sentences a person can act on (empty when all is well).
 
     Hard limits are always checked; with ``soft`` the minimum duration and reading speed are too (build_cues
@@ -188,7 +191,7 @@ def _cue_problems(cue: Cue, options: CueOptions, soft: bool) -> Iterable[str]:
         lead_ms = to_ms(cue.words[0].start_s) - cue.start_ms
         if lead_ms > options.lead_in_ms:
             yield f"starts {lead_ms} ms before its first word, over the {options.lead_in_ms} ms lead-in"
-        for before, after in zip(cue.words, cue.words[1:]):
+        for before, after in pairwise(cue.words):
             pause_ms = to_ms(after.start_s) - to_ms(before.end_s)
             if pause_ms > options.max_pause_ms:
                 yield f"spans a {pause_ms} ms pause before {display(after)!r}, over {options.max_pause_ms} ms"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 from ovsub.cues.rules import (
     AVOID_COST,
@@ -39,7 +40,7 @@ class Run:
         for i, width in enumerate(self.widths):
             self.joined.append(self.joined[-1] + width + (1 if i and self.spaced[i] else 0))
         # cost[j]: breaking before word j (cost[0] unused).
-        self.cost = [0.0] + [break_cost(a, b, rules) for a, b in zip(self.words, self.words[1:])]
+        self.cost = [0.0] + [break_cost(a, b, rules) for a, b in pairwise(self.words)]
 
     def width(self, i: int, j: int) -> int:
         """Width of words[i:j] on one line."""
@@ -170,7 +171,7 @@ def lines_of(run: Run, i: int, j: int, max_line_chars: int, max_lines: int) -> t
     """The text of words[i:j] of ``run`` laid out as :func:`break_lines` does."""
     _, starts = run.best_layout(i, j, max_line_chars, max_lines)
     ends = (*starts[1:], j)
-    return tuple(_join(run.words[s:e]) for s, e in zip(starts, ends))
+    return tuple(_join(run.words[s:e]) for s, e in zip(starts, ends, strict=True))
 
 
 def _join(words: Sequence[Word]) -> str:

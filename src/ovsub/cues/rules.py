@@ -25,6 +25,9 @@ PHRASE_SPACE_LANGUAGES = frozenset({"th", "lo", "km", "my"})
 # 42-character Latin default when the caller kept that default: 16 for Chinese, 13 for Japanese.
 LINE_CHARS_BY_LANGUAGE = {"zh": 16, "yue": 16, "ja": 13}
 
+# What a caller who passes no options gets. One instance serves every default argument: CueOptions is frozen.
+DEFAULT_OPTIONS = CueOptions()
+
 # -- Costs of the choices the splitter and the line breaker weigh (lower is better) ------------------------------
 # Breaking (a line, or between cues) after a word, by what ends the word or starts the next one.
 SENTENCE_END_COST = 0.0  # after . ? ! … : the natural place

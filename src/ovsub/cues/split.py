@@ -9,6 +9,7 @@ from ovsub.cues.lines import Run
 from ovsub.cues.rules import (
     CUE_COST,
     DANGLING_COST,
+    DEFAULT_OPTIONS,
     LAYOUT_WEIGHT,
     PAUSE_BONUS,
     READING_WEIGHT,
@@ -46,7 +47,7 @@ def split_by_pause(words: Sequence[Word], max_pause_ms: int) -> tuple[tuple[Word
 
 def split_to_fit(
     words: Sequence[Word],
-    options: CueOptions = CueOptions(),
+    options: CueOptions = DEFAULT_OPTIONS,
     language: str | None = None,
     *,
     tail_room_ms: int | None = None,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ovsub.cues.rules import min_display_ms
+from ovsub.cues.rules import DEFAULT_OPTIONS, min_display_ms
 from ovsub.options import CueOptions
 from ovsub.types import Cue
 
 
-def place_in_time(cues: Sequence[Cue], options: CueOptions = CueOptions()) -> list[Cue]:
+def place_in_time(cues: Sequence[Cue], options: CueOptions = DEFAULT_OPTIONS) -> list[Cue]:
     """Give cues their display times from their speech times.
 
     Each input cue's ``start_ms``/``end_ms`` are when its first word starts and its last word ends. A cue
@@ -54,7 +54,7 @@ def place_in_time(cues: Sequence[Cue], options: CueOptions = CueOptions()) -> li
         keep_prev = min(max(start + need[i], speech_end), start + longest)
     if n:
         ends[-1] = _end(starts[-1], spans[-1][1], need[-1], None, longest, options)
-    return [replace(cue, start_ms=s, end_ms=e) for cue, s, e in zip(cues, starts, ends)]
+    return [replace(cue, start_ms=s, end_ms=e) for cue, s, e in zip(cues, starts, ends, strict=True)]
 
 
 def _end(start: int, speech_end: int, need: int, limit: int | None, longest: int, options: CueOptions) -> int:

@@ -69,7 +69,7 @@ def words_from_text(text: str, start_s: float, end_s: float, language: str | Non
     span_s = max(0.0, end_s - start_s)
     words = []
     done = 0
-    for token, width in zip(tokens, widths):
+    for token, width in zip(tokens, widths, strict=True):
         begin = start_s + span_s * done / total
         done += width
         words.append(Word(start_s=begin, end_s=start_s + span_s * done / total, text=token))
