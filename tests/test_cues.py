@@ -7,7 +7,9 @@ check the limits that must always hold, plus the exact condition under which the
 from __future__ import annotations
 
 import doctest
+import importlib
 import os
+import pkgutil
 import re
 
 import pytest
@@ -77,8 +79,11 @@ def _core_of(shown: str) -> str:
 
 
 def test_docstring_examples():
-    result = doctest.testmod(ovsub.cues)
-    assert result.attempted and not result.failed
+    # testmod finds only what a module defines, not what it re-exports: run the package and each module.
+    names = [f"ovsub.cues.{m.name}" for m in pkgutil.iter_modules(ovsub.cues.__path__)]
+    for module in [ovsub.cues, *map(importlib.import_module, names)]:
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
 
 
 def test_nothing_in_nothing_out():
