@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ovsub.errors import DownloadError, MissingDependencyError
+from ovsub.errors import DownloadError, MissingDependencyError, OptionError
 
 log = logging.getLogger("ovsub")
 
@@ -102,7 +102,7 @@ def fetch(
     if parts.scheme.lower() not in SCHEMES or not parts.netloc:
         raise DownloadError(f"{url}: only http:// and https:// links can be downloaded")
     if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be positive, not {timeout_s}")
+        raise OptionError(f"timeout_s must be positive, not {timeout_s}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     hit = cached(url, cache, audio_only)
     if hit is not None:

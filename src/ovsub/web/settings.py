@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ovsub.errors import OptionError
 from ovsub.options import PRECISIONS
 
 MB = 1024 * 1024  # bytes in a megabyte, as upload limits are given
@@ -36,25 +37,25 @@ class WebSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
-            raise ValueError(f"port must be between 1 and 65535, not {self.port}")
+            raise OptionError(f"port must be between 1 and 65535, not {self.port}")
         if not self.models:
-            raise ValueError("models must name at least one model clients may use")
+            raise OptionError("models must name at least one model clients may use")
         if self.default_model not in self.models:
-            raise ValueError(f"default_model {self.default_model!r} must be one of models {self.models}")
+            raise OptionError(f"default_model {self.default_model!r} must be one of models {self.models}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.workers < 1:
-            raise ValueError(f"workers must be 1 or more, not {self.workers}")
+            raise OptionError(f"workers must be 1 or more, not {self.workers}")
         if self.max_queue < 1:
-            raise ValueError(f"max_queue must be 1 or more, not {self.max_queue}")
+            raise OptionError(f"max_queue must be 1 or more, not {self.max_queue}")
         if self.max_upload_bytes < 1:
-            raise ValueError(f"max_upload_bytes must be positive, not {self.max_upload_bytes}")
+            raise OptionError(f"max_upload_bytes must be positive, not {self.max_upload_bytes}")
         if self.max_jobs < 1:
-            raise ValueError(f"max_jobs must be 1 or more, not {self.max_jobs}")
+            raise OptionError(f"max_jobs must be 1 or more, not {self.max_jobs}")
         if self.max_age_s <= 0:
-            raise ValueError(f"max_age_s must be positive, not {self.max_age_s}")
+            raise OptionError(f"max_age_s must be positive, not {self.max_age_s}")
         if self.token is not None and len(self.token) < 8:
-            raise ValueError("token must be at least 8 characters long (or None for no token)")
+            raise OptionError("token must be at least 8 characters long (or None for no token)")
 
     @property
     def loopback_only(self) -> bool:

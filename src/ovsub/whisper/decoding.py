@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ovsub.errors import OptionError
+
 SECONDS_PER_TIMESTAMP = 0.02  # one timestamp token step: <|0.00|>, <|0.02|>, ...
 NEG_INF = np.float32(-np.inf)
 
@@ -72,7 +74,7 @@ class SpecialTokens:
         if not self.languages:
             return [self.sot]
         if language is None or language not in self.languages:
-            raise ValueError(f"language {language!r} is not one this model knows")
+            raise OptionError(f"language {language!r} is not one this model knows")
         return [self.sot, self.languages[language], self.tasks[task]]
 
     def prompt_prefix(self, prompt_tokens: Sequence[int], max_tokens: int) -> list[int]:
