@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub.whisper import convert, models
+from ovsub.whisper import convert, models, weights
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 
@@ -22,7 +22,7 @@ def _options(cache: Path, precision: str = "int8") -> ModelOptions:
 
 
 def test_ct2_reader_splits_fused_attention_back():
-    dims, w = convert.read_ct2(models.resolve(TINY).weights)
+    dims, w = weights.read_ct2(models.resolve(TINY).weights)
     assert (dims.n_audio_layer, dims.n_text_layer, dims.d_model, dims.n_vocab) == (4, 4, 384, 51864)
     assert w["dec.L0.attn.q.w"].shape == w["dec.L0.attn.k.w"].shape == (384, 384)
     assert w["dec.L0.cross.k.w"].shape == w["dec.L0.cross.v.w"].shape == (384, 384)
@@ -97,7 +97,7 @@ def test_unknown_model_names_say_what_would_work(tmp_path):
 def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
     """A safetensors checkpoint with HF names converts to the same graph as the CTranslate2 weights it holds."""
     safetensors = pytest.importorskip("safetensors.numpy")
-    dims, w = convert.read_ct2(models.resolve(TINY).weights)
+    dims, w = weights.read_ct2(models.resolve(TINY).weights)
     hf: dict[str, np.ndarray] = {
         "model.encoder.conv1.weight": w["enc.conv1.w"], "model.encoder.conv1.bias": w["enc.conv1.b"],
         "model.encoder.conv2.weight": w["enc.conv2.w"], "model.encoder.conv2.bias": w["enc.conv2.b"],
@@ -131,7 +131,7 @@ def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
     src = models.resolve(TINY)
     (folder / "tokenizer.json").write_bytes((src.assets / "tokenizer.json").read_bytes())
     assert models.resolve(str(folder)).kind == "hf"
-    dims2, w2 = convert.read_hf(folder)
+    dims2, w2 = weights.read_hf(folder)
     assert dims2 == dims
     for key in w:
         np.testing.assert_allclose(w2[key], w[key], atol=1e-3, err_msg=key)
