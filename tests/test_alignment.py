@@ -10,19 +10,18 @@ import string
 import numpy as np
 import pytest
 
-from ovsub.whisper import alignment
+from ovsub.whisper import alignment, dtw
 from ovsub.whisper.alignment import (
     WindowAlignment,
     WordTiming,
     align_window,
     align_words,
     assign_segments,
-    dtw_path,
-    median_filter,
     merge_punctuation,
     split_words,
     token_probabilities,
 )
+from ovsub.whisper.dtw import dtw_path, median_filter
 
 # --- references -----------------------------------------------------------------------------------
 
@@ -410,3 +409,4 @@ def test_module_doctests() -> None:
     import doctest
 
     assert doctest.testmod(alignment).failed == 0
+    assert doctest.testmod(dtw).failed == 0
