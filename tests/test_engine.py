@@ -17,14 +17,14 @@ pytestmark = pytest.mark.model
 
 def _ct2_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled base weights reassembled as a CTranslate2 model folder (model.bin from its two parts)."""
-    from ovsub.whisper import models
+    from ovsub.whisper import files, models
 
     source = models.resolve("base")
     folder = tmp_path_factory.mktemp("ct2-base")
-    with open(folder / "model.bin", "wb") as out:
+    with open(folder / files.CT2_WEIGHTS, "wb") as out:
         for part in source.weights:
             out.write(part.read_bytes())
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+    for name in (files.CONFIG, files.TOKENIZER_JSON, "vocabulary.txt"):  # the vocabulary is for faster-whisper
         shutil.copy(source.assets / name, folder / name)
     return folder
 
@@ -166,7 +166,7 @@ def test_windows_decoded_as_one_batch_match_each_decoded_alone(data_dir, base_mo
 
 def test_a_model_folder_without_ovsub_graphs_runs_through_genai(tmp_path, base_model):
     """A ready OpenVINO folder exported by another tool has no step decoder: auto picks GenAI, ovsub refuses."""
-    from ovsub.whisper.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
+    from ovsub.whisper.files import CROSS_KV_MODEL, STEP_DECODER_MODEL
     from ovsub.errors import ModelError
     from ovsub.options import ModelOptions
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub.whisper import convert, models, weights
+from ovsub.whisper import convert, files, models, weights
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 
@@ -32,7 +32,7 @@ def test_ct2_reader_splits_fused_attention_back():
 
 def test_tokenizer_gets_timestamp_tokens():
     source = models.resolve("base")
-    tj = json.loads((source.assets / "tokenizer.json").read_text(encoding="utf-8"))
+    tj = json.loads((source.assets / files.TOKENIZER_JSON).read_text(encoding="utf-8"))
     added = convert._tokenizer_with_timestamps(tj, 51865)["added_tokens"]
     ids = {t["content"]: t["id"] for t in added}
     assert ids["<|0.00|>"] == ids["<|notimestamps|>"] + 1 == 50364
@@ -41,34 +41,36 @@ def test_tokenizer_gets_timestamp_tokens():
 
 def test_conversion_is_cached_and_recorded(tmp_path):
     entry = models.ensure_model(_options(tmp_path))
-    manifest = json.loads((entry / models.MANIFEST).read_text())
+    manifest = json.loads((entry / files.MANIFEST).read_text())
     assert manifest["converter"] == models.CONVERTER_VERSION and manifest["precision"] == "int8"
     assert len(manifest["source"]["sha256"]) == 64 and manifest["openvino"]
-    for name in models.OV_REQUIRED_FILES:
+    for name in files.GENAI_REQUIRED + files.NATIVE_REQUIRED:
         assert (entry / name).is_file()
-    stamp = (entry / "openvino_decoder_model.bin").stat().st_mtime_ns
+    decoder_weights = (entry / files.DECODER_MODEL).with_suffix(".bin")
+    stamp = decoder_weights.stat().st_mtime_ns
     assert models.ensure_model(_options(tmp_path)) == entry
-    assert (entry / "openvino_decoder_model.bin").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert decoder_weights.stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 
 def test_half_written_or_stale_entries_are_rebuilt(tmp_path):
     entry = models.ensure_model(_options(tmp_path))
     # A file cut short (a crash while copying, a full disk): the recorded size disagrees.
-    with open(entry / "openvino_encoder_model.bin", "r+b") as f:
+    encoder_weights = (entry / files.ENCODER_MODEL).with_suffix(".bin")
+    with open(encoder_weights, "r+b") as f:
         f.truncate(100)
     assert not models.entry_is_valid(entry, models.resolve(TINY))
     entry = models.ensure_model(_options(tmp_path))
-    assert (entry / "openvino_encoder_model.bin").stat().st_size > 100
+    assert encoder_weights.stat().st_size > 100
     # An interrupted build: a leftover temporary folder and an entry with no record.
     leftover = entry.parent / f".{entry.name}.tmp-crashed"
     leftover.mkdir()
-    (entry / models.MANIFEST).unlink()
+    (entry / files.MANIFEST).unlink()
     entry = models.ensure_model(_options(tmp_path))
-    assert (entry / models.MANIFEST).is_file() and not leftover.exists()
+    assert (entry / files.MANIFEST).is_file() and not leftover.exists()
     # Built by an older converter: rebuilt.
-    manifest = json.loads((entry / models.MANIFEST).read_text())
+    manifest = json.loads((entry / files.MANIFEST).read_text())
     manifest["converter"] = models.CONVERTER_VERSION - 1
-    (entry / models.MANIFEST).write_text(json.dumps(manifest))
+    (entry / files.MANIFEST).write_text(json.dumps(manifest))
     assert not models.entry_is_valid(entry, models.resolve(TINY))
 
 
@@ -127,15 +129,15 @@ def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
     cfg = {"num_mel_bins": 80, "max_source_positions": 1500, "max_target_positions": 448, "d_model": 384,
            "encoder_attention_heads": 6, "encoder_layers": 4, "decoder_attention_heads": 6, "decoder_layers": 4,
            "vocab_size": 51864, "model_type": "whisper"}  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / files.CONFIG).write_text(json.dumps(cfg))
     src = models.resolve(TINY)
-    (folder / "tokenizer.json").write_bytes((src.assets / "tokenizer.json").read_bytes())
+    (folder / files.TOKENIZER_JSON).write_bytes((src.assets / files.TOKENIZER_JSON).read_bytes())
     assert models.resolve(str(folder)).kind == "hf"
     dims2, w2 = weights.read_hf(folder)
     assert dims2 == dims
     for key in w:
         np.testing.assert_allclose(w2[key], w[key], atol=1e-3, err_msg=key)
     entry = models.ensure_model(ModelOptions(name=str(folder), precision="fp16", cache_dir=str(tmp_path / "cache")))
-    assert (entry / "openvino_decoder_model.xml").is_file()
+    assert (entry / files.DECODER_MODEL).is_file()
     assert models.resolve(str(entry)).kind == "openvino"  # and that folder is itself usable as a model
     assert os.path.samefile(models.ensure_model(ModelOptions(name=str(entry))), entry)

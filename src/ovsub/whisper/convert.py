@@ -21,14 +21,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ovsub.whisper import features
+from ovsub.whisper import features, files
 from ovsub.whisper.graphs import build_cross_kv, build_decoder, build_encoder, build_step_decoder
 from ovsub.whisper.weights import Dims, read_ct2, read_hf
 
 N_TIMESTAMPS = 1501  # <|0.00|> .. <|30.00|> in steps of 0.02 s
 
-CROSS_KV_MODEL = "ovsub_cross_kv_model.xml"  # encoder states -> cross-attention keys/values (build_cross_kv)
-STEP_DECODER_MODEL = "ovsub_decoder_model.xml"  # the decoder ovsub's own loop drives (build_step_decoder)
+# engine.py still imports these two names from here; drop them once it reads them from files.py.
+CROSS_KV_MODEL = files.CROSS_KV_MODEL
+STEP_DECODER_MODEL = files.STEP_DECODER_MODEL
 
 
 def default_alignment_heads(dims: Dims) -> list[list[int]]:
@@ -133,7 +134,7 @@ def _write_tokenizers(tokenizer_json: dict[str, Any], out_dir: Path) -> dict[str
     import openvino_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    path = out_dir / "tokenizer.json"
+    path = out_dir / files.TOKENIZER_JSON
     path.write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
     eot = "<|endoftext|>"
     hf = PreTrainedTokenizerFast(
@@ -141,8 +142,8 @@ def _write_tokenizers(tokenizer_json: dict[str, Any], out_dir: Path) -> dict[str
     )
     hf.save_pretrained(str(out_dir))
     tok, detok = openvino_tokenizers.convert_tokenizer(hf, with_detokenizer=True, skip_special_tokens=True)
-    ov.save_model(tok, out_dir / "openvino_tokenizer.xml")
-    ov.save_model(detok, out_dir / "openvino_detokenizer.xml")
+    ov.save_model(tok, out_dir / files.TOKENIZER_MODEL)
+    ov.save_model(detok, out_dir / files.DETOKENIZER_MODEL)
     return {t["content"]: t["id"] for t in tokenizer_json["added_tokens"]}
 
 
@@ -152,11 +153,11 @@ def write_model_dir(source: Any, out_dir: Path, precision: str) -> None:
 
     if source.kind == "ct2":
         dims, weights = read_ct2(source.weights)
-        ct2_config = json.loads((source.assets / "config.json").read_text(encoding="utf-8"))
+        ct2_config = json.loads((source.assets / files.CONFIG).read_text(encoding="utf-8"))
     elif source.kind == "hf":
         dims, weights = read_hf(source.assets)
         ct2_config = {}
-        hf_gen_path = source.assets / "generation_config.json"
+        hf_gen_path = source.assets / files.GENERATION_CONFIG
         if hf_gen_path.is_file():
             hf_gen = json.loads(hf_gen_path.read_text(encoding="utf-8"))
             ct2_config = {
@@ -166,19 +167,19 @@ def write_model_dir(source: Any, out_dir: Path, precision: str) -> None:
             }
     else:
         raise ValueError(f"cannot convert a {source.kind!r} model")
-    tokenizer_json = json.loads((source.assets / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer_json = json.loads((source.assets / files.TOKENIZER_JSON).read_text(encoding="utf-8"))
     tokens = _write_tokenizers(_tokenizer_with_timestamps(tokenizer_json, dims.n_vocab), out_dir)
     gen = _generation_config(tokens, dims, ct2_config)
     for name, data in (
-        ("generation_config.json", gen),
-        ("config.json", _model_config(dims, gen)),
-        ("preprocessor_config.json", _preprocessor_config(dims)),
+        (files.GENERATION_CONFIG, gen),
+        (files.CONFIG, _model_config(dims, gen)),
+        (files.PREPROCESSOR_CONFIG, _preprocessor_config(dims)),
     ):
         (out_dir / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     compress = precision != "fp32"
-    ov.save_model(build_encoder(dims, weights, precision), out_dir / "openvino_encoder_model.xml", compress)
-    ov.save_model(build_decoder(dims, weights, precision), out_dir / "openvino_decoder_model.xml", compress)
+    ov.save_model(build_encoder(dims, weights, precision), out_dir / files.ENCODER_MODEL, compress)
+    ov.save_model(build_decoder(dims, weights, precision), out_dir / files.DECODER_MODEL, compress)
     # ovsub's own decode loop (engine.NativeTranscriber) runs these two instead of GenAI's decoder.
     heads = gen["alignment_heads"] or default_alignment_heads(dims)
-    ov.save_model(build_cross_kv(dims, weights, precision), out_dir / CROSS_KV_MODEL, compress)
-    ov.save_model(build_step_decoder(dims, weights, precision, heads), out_dir / STEP_DECODER_MODEL, compress)
+    ov.save_model(build_cross_kv(dims, weights, precision), out_dir / files.CROSS_KV_MODEL, compress)
+    ov.save_model(build_step_decoder(dims, weights, precision, heads), out_dir / files.STEP_DECODER_MODEL, compress)

@@ -20,6 +20,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ovsub.whisper import files
+
 # CTranslate2 DataType ids (ctranslate2/types.h) -> numpy dtypes.
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -160,12 +162,12 @@ def read_hf(model_dir: Path) -> tuple[Dims, Weights]:
     """Read a Hugging Face ``WhisperForConditionalGeneration`` directory (safetensors) with numpy."""
     from safetensors.numpy import load_file
 
-    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
+    cfg = json.loads((model_dir / files.CONFIG).read_text(encoding="utf-8"))
+    paths = sorted(model_dir.glob(files.SAFETENSORS_GLOB))
+    if not paths:
         raise ValueError(f"{model_dir}: no *.safetensors weights (convert .bin checkpoints with safetensors first)")
     raw: dict[str, np.ndarray] = {}
-    for f in files:
+    for f in paths:
         raw.update(load_file(str(f)))
     a = {k.removeprefix("model."): v for k, v in raw.items()}
 
