@@ -6,16 +6,17 @@ from __future__ import annotations
 import glob
 import os
 import string
+from typing import Any
 
 import numpy as np
 import pytest
 
+from ovsub.types import Word
 from ovsub.whisper import alignment, dtw
 from ovsub.whisper.alignment import (
     WindowAlignment,
     WordTiming,
     align_window,
-    align_words,
     assign_segments,
     merge_punctuation,
     split_words,
@@ -241,6 +242,13 @@ def test_merge_punctuation_does_not_mutate_and_keeps_all_tokens() -> None:
 PREFIX = 3  # sot, language, task
 VOCAB = {k: f" w{k}".encode() for k in range(1, 40)} | {50: b".", 51: b","}
 DECODE = byte_decoder(VOCAB)
+
+
+def align_words(scores: np.ndarray, text_tokens: list[int], **window: Any) -> list[Word]:
+    """The words of one window, relative to its start: ``align_window``, then its text as one segment spanning it."""
+    timed = align_window(scores, text_tokens, **window)
+    (segment,), _ = assign_segments(timed, [(0.0, timed.duration_s, text_tokens)])
+    return list(segment.words)
 
 
 def diagonal_scores(n_text: int, cols_per_token: int = 10, heads: int = 4, seed: int = 0) -> np.ndarray:

@@ -392,32 +392,3 @@ def assign_segments(
         last_speech_s = seg_end
     return out, last_speech_s
 
-
-def align_words(
-    scores: np.ndarray,
-    text_tokens: Sequence[int],
-    *,
-    prefix_len: int,
-    num_frames: int,
-    decode: Decode,
-    language: str | None,
-    token_probs: Sequence[float] | None = None,
-    last_speech_s: float = 0.0,
-) -> list[Word]:
-    """The words of one window as results, relative to the window start (the caller adds its offset).
-
-    ``align_window`` treating the whole text as one segment spanning the window, so of the segment
-    fix-ups only the one for a first word after a pause applies (``last_speech_s``, window-relative).
-    """
-    alignment = align_window(
-        scores,
-        text_tokens,
-        prefix_len=prefix_len,
-        num_frames=num_frames,
-        decode=decode,
-        language=language,
-        token_probs=token_probs,
-    )
-    span = [(0.0, alignment.duration_s, list(text_tokens))]
-    (segment,), _ = assign_segments(alignment, span, last_speech_s=last_speech_s)
-    return list(segment.words)
