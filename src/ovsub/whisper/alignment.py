@@ -154,7 +154,7 @@ def split_words(tokens: list[int], decode: Decode, language: str | None) -> tupl
         return pieces, groups
     words: list[str] = []
     word_tokens: list[list[int]] = []
-    for piece, group in zip(pieces, groups):
+    for piece, group in zip(pieces, groups, strict=True):
         # Whisper tests `piece.strip() in string.punctuation` as a substring test: "," and "!\"" are
         # punctuation pieces, and so is a bare space. Kept as is so words split as Whisper's do.
         if not words or piece.startswith(" ") or piece.strip() in string.punctuation:
@@ -205,7 +205,7 @@ def merge_punctuation(
 
     return [
         WordTiming(text, tuple(toks), w.start_s, w.end_s, w.probability)
-        for w, text, toks in zip(words, texts, tokens)
+        for w, text, toks in zip(words, texts, tokens, strict=True)
         if toks
     ]
 
@@ -300,7 +300,7 @@ def align_window(
             float(token_times[b]),
             float(probs[a:b].mean()),
         )
-        for text, group, a, b in zip(texts, groups, bounds[:-1], bounds[1:])
+        for text, group, a, b in zip(texts, groups, bounds[:-1], bounds[1:], strict=True)
     ]
     median_s = _median_duration(words)
     if median_s > 0:
@@ -351,7 +351,7 @@ def assign_segments(
     window_start, window_end = offset_s, offset_s + alignment.duration_s
     latest_start = window_start
     out: list[SegmentWords] = []
-    for (seg_start, seg_end, _), timings in zip(segments, per_segment):
+    for (seg_start, seg_end, _), timings in zip(segments, per_segment, strict=True):
         seg_start, seg_end = float(seg_start), float(seg_end)
         visible = [w for w in timings if w.text]
         if not visible:
@@ -381,7 +381,7 @@ def assign_segments(
             seg_end = ends_s[-1]
 
         words: list[Word] = []
-        for w, start, end in zip(visible, starts, ends_s):
+        for w, start, end in zip(visible, starts, ends_s, strict=True):
             start = min(max(start, window_start, latest_start), window_end)
             end = min(max(end, start), window_end)
             latest_start = start

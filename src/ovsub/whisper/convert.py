@@ -137,7 +137,7 @@ def _write_tokenizers(tokenizer_json: dict[str, Any], out_dir: Path) -> dict[str
     path = out_dir / files.TOKENIZER_JSON
     path.write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
     eot = "<|endoftext|>"
-    hf = PreTrainedTokenizerFast(
+    hf = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_file=str(path), bos_token=eot, eos_token=eot, unk_token=eot, pad_token=eot
     )
     hf.save_pretrained(str(out_dir))

@@ -190,4 +190,5 @@ def match_matrix(scores: np.ndarray, first_row: int, n_rows: int, n_cols: int, m
     std = w.std(axis=-2, keepdims=True)
     w = w[:, first_row : first_row + n_rows]  # the rest only mattered for the statistics
     w = (w - mean) / np.where(std > 0, std, 1.0).astype(np.float32)
-    return median_filter(w, medfilt_width).mean(axis=0)
+    matrix: np.ndarray = median_filter(w, medfilt_width).mean(axis=0)
+    return matrix

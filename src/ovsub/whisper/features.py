@@ -29,7 +29,7 @@ padded to 30 s.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -95,7 +95,7 @@ def log_mel_batch(windows: list[np.ndarray], n_mels: int = 80) -> np.ndarray:
     return batch
 
 
-@lru_cache(maxsize=None)
+@cache
 def mel_filters(n_mels: int = 80) -> np.ndarray:
     """The Slaney-style mel filterbank Whisper uses: read-only float32 ``[n_mels, 201]``.
 
@@ -112,7 +112,7 @@ def mel_filters(n_mels: int = 80) -> np.ndarray:
     rising = (bin_hz - low) / (peak - low)
     falling = (high - bin_hz) / (high - peak)
     triangles = np.maximum(0.0, np.minimum(rising, falling))
-    filters = (triangles * (2.0 / (high - low))).astype(np.float32)
+    filters: np.ndarray = (triangles * (2.0 / (high - low))).astype(np.float32)
     filters.flags.writeable = False  # shared by every caller through the cache
     return filters
 
@@ -142,7 +142,8 @@ def _hz_to_mel(hz: float) -> float:
     """Slaney mel of a frequency: linear below SLANEY_BREAK_HZ, logarithmic above."""
     if hz < SLANEY_BREAK_HZ:
         return hz / SLANEY_LINEAR_HZ_PER_MEL
-    return SLANEY_BREAK_HZ / SLANEY_LINEAR_HZ_PER_MEL + float(np.log(hz / SLANEY_BREAK_HZ)) / SLANEY_LOG_STEP
+    mel: float = SLANEY_BREAK_HZ / SLANEY_LINEAR_HZ_PER_MEL + float(np.log(hz / SLANEY_BREAK_HZ)) / SLANEY_LOG_STEP
+    return mel
 
 
 def _mel_to_hz(mels: np.ndarray) -> np.ndarray:

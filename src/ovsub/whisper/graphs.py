@@ -314,7 +314,7 @@ def build_step_decoder(dims: Dims, weights: Weights, precision: str, alignment_h
 
     b = _Builder(weights, precision)
     ops = b.ops
-    D, H, hd = dims.d_model, dims.n_text_head, dims.d_model // dims.n_text_head
+    H, hd = dims.n_text_head, dims.d_model // dims.n_text_head
     input_ids = ops.parameter([-1, -1], np.int64, name="input_ids")
     beam_idx = ops.parameter([-1], np.int32, name="beam_idx")
     keys = [ops.parameter([-1, H, -1, hd], np.float32, name=f"cross_key.{i}") for i in range(dims.n_text_layer)]

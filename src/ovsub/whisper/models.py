@@ -137,7 +137,8 @@ def resolve(name: str) -> Source:
         return _local_source(name, _download_from_hub(name))
     known = ", ".join(BUNDLED)
     raise ModelError(
-        f"unknown model {name!r}: use one of {known}, a local model folder, or a Hugging Face id like openai/whisper-small"
+        f"unknown model {name!r}: use one of {known}, a local model folder, "
+        "or a Hugging Face id like openai/whisper-small"
     )
 
 
@@ -210,9 +211,10 @@ def _versions() -> dict[str, Any]:
 
 def read_manifest(entry: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((entry / files.MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] | None = json.loads((entry / files.MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return manifest
 
 
 def entry_is_valid(entry: Path, source: Source) -> bool:

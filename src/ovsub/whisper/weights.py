@@ -135,7 +135,7 @@ def read_ct2(parts: Iterable[Path]) -> tuple[Dims, Weights]:
         w[f"{dst}.attn_ln.b"] = f32(f"{src}/self_attention/layer_norm/beta")
         qkv_w = np.split(f32(f"{src}/self_attention/linear_0/weight"), 3)
         qkv_b = np.split(f32(f"{src}/self_attention/linear_0/bias"), 3)
-        for name, wi, bi in zip("qkv", qkv_w, qkv_b):
+        for name, wi, bi in zip("qkv", qkv_w, qkv_b, strict=True):
             w[f"{dst}.attn.{name}.w"], w[f"{dst}.attn.{name}.b"] = wi, bi
         w[f"{dst}.attn.o.w"] = f32(f"{src}/self_attention/linear_1/weight")
         w[f"{dst}.attn.o.b"] = f32(f"{src}/self_attention/linear_1/bias")
