@@ -85,6 +85,7 @@ def log_mel_batch(windows: list[np.ndarray], n_mels: int = 80) -> np.ndarray:
     """:func:`log_mel` of each window, stacked: float32 ``[len(windows), n_mels, 3000]``.
 
     Each window is normalised on its own (its own loudest value sets its floor), as Whisper does.
+    Only tests call it (the engine encodes one window at a time); kept as the public batch form of log_mel.
 
     >>> log_mel_batch([np.zeros(100, dtype=np.float32)] * 2, n_mels=128).shape
     (2, 128, 3000)
