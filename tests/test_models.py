@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub.whisper import convert, files, models, weights
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
+from ovsub.whisper import convert, files, models, weights
 
 TINY = "tiny.en"  # the smallest bundled model: conversions in these tests take a few seconds
 
@@ -125,7 +125,8 @@ def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
                 hf[f"{theirs}.{fc}.weight"], hf[f"{theirs}.{fc}.bias"] = w[f"{ours}.mlp.{j}.w"], w[f"{ours}.mlp.{j}.b"]
     folder = tmp_path / "hf-tiny"
     folder.mkdir()
-    safetensors.save_file({k: np.ascontiguousarray(v, np.float16) for k, v in hf.items()}, str(folder / "model.safetensors"))
+    as_f16 = {k: np.ascontiguousarray(v, np.float16) for k, v in hf.items()}
+    safetensors.save_file(as_f16, str(folder / "model.safetensors"))
     cfg = {"num_mel_bins": 80, "max_source_positions": 1500, "max_target_positions": 448, "d_model": 384,
            "encoder_attention_heads": 6, "encoder_layers": 4, "decoder_attention_heads": 6, "decoder_layers": 4,
            "vocab_size": 51864, "model_type": "whisper"}  # fmt: skip
