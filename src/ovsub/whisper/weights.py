@@ -125,36 +125,25 @@ def read_ct2(parts: Iterable[Path]) -> tuple[Dims, Weights]:
         "dec.ln.b": f32("decoder/layer_norm/beta"),
     }
 
-    def put_ffn_ln(dst: str, src: str) -> None:
-        w[f"{dst}.mlp_ln.g"] = f32(f"{src}/ffn/layer_norm/gamma")
-        w[f"{dst}.mlp_ln.b"] = f32(f"{src}/ffn/layer_norm/beta")
-        for i in (0, 1):
-            w[f"{dst}.mlp.{i}.w"] = f32(f"{src}/ffn/linear_{i}/weight")
-            w[f"{dst}.mlp.{i}.b"] = f32(f"{src}/ffn/linear_{i}/bias")
-        w[f"{dst}.attn_ln.g"] = f32(f"{src}/self_attention/layer_norm/gamma")
-        w[f"{dst}.attn_ln.b"] = f32(f"{src}/self_attention/layer_norm/beta")
-        qkv_w = np.split(f32(f"{src}/self_attention/linear_0/weight"), 3)
-        qkv_b = np.split(f32(f"{src}/self_attention/linear_0/bias"), 3)
-        for name, wi, bi in zip("qkv", qkv_w, qkv_b, strict=True):
-            w[f"{dst}.attn.{name}.w"], w[f"{dst}.attn.{name}.b"] = wi, bi
-        w[f"{dst}.attn.o.w"] = f32(f"{src}/self_attention/linear_1/weight")
-        w[f"{dst}.attn.o.b"] = f32(f"{src}/self_attention/linear_1/bias")
+    def put_block(dst: str, src: str, linears: tuple[tuple[str, ...], ...]) -> None:
+        """A layer norm and the linears after it, each linear holding the projections named, stacked."""
+        w[f"{dst}_ln.g"], w[f"{dst}_ln.b"] = f32(f"{src}/layer_norm/gamma"), f32(f"{src}/layer_norm/beta")
+        for i, names in enumerate(linears):
+            weights = np.split(f32(f"{src}/linear_{i}/weight"), len(names))
+            biases = np.split(f32(f"{src}/linear_{i}/bias"), len(names))
+            for name, weight, bias in zip(names, weights, biases, strict=True):
+                w[f"{dst}.{name}.w"], w[f"{dst}.{name}.b"] = weight, bias
 
+    self_attention = (("q", "k", "v"), ("o",))  # CTranslate2 fuses q|k|v into linear_0
+    cross_attention = (("q",), ("k", "v"), ("o",))  # ... and k|v into linear_1
+    mlp = (("0",), ("1",))
     for i in range(n_enc):
-        put_ffn_ln(f"enc.L{i}", f"encoder/layer_{i}")
+        put_block(f"enc.L{i}.attn", f"encoder/layer_{i}/self_attention", self_attention)
+        put_block(f"enc.L{i}.mlp", f"encoder/layer_{i}/ffn", mlp)
     for i in range(n_dec):
-        src, dst = f"decoder/layer_{i}", f"dec.L{i}"
-        put_ffn_ln(dst, src)
-        w[f"{dst}.cross_ln.g"] = f32(f"{src}/attention/layer_norm/gamma")
-        w[f"{dst}.cross_ln.b"] = f32(f"{src}/attention/layer_norm/beta")
-        w[f"{dst}.cross.q.w"] = f32(f"{src}/attention/linear_0/weight")
-        w[f"{dst}.cross.q.b"] = f32(f"{src}/attention/linear_0/bias")
-        kv_w = np.split(f32(f"{src}/attention/linear_1/weight"), 2)
-        kv_b = np.split(f32(f"{src}/attention/linear_1/bias"), 2)
-        w[f"{dst}.cross.k.w"], w[f"{dst}.cross.k.b"] = kv_w[0], kv_b[0]
-        w[f"{dst}.cross.v.w"], w[f"{dst}.cross.v.b"] = kv_w[1], kv_b[1]
-        w[f"{dst}.cross.o.w"] = f32(f"{src}/attention/linear_2/weight")
-        w[f"{dst}.cross.o.b"] = f32(f"{src}/attention/linear_2/bias")
+        put_block(f"dec.L{i}.attn", f"decoder/layer_{i}/self_attention", self_attention)
+        put_block(f"dec.L{i}.cross", f"decoder/layer_{i}/attention", cross_attention)
+        put_block(f"dec.L{i}.mlp", f"decoder/layer_{i}/ffn", mlp)
     return dims, w
 
 
