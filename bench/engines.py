@@ -84,11 +84,11 @@ def ir_info(name: str) -> dict[str, Any] | None:
     family, precision = parse_name(name)
     if not family.startswith("ovsub"):
         return None
-    from ovsub.whisper import models
+    from ovsub.whisper import files, models
 
     entry = models.entry_dir(MODEL_NAME, precision)
     manifest = models.read_manifest(entry) or {}
-    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((entry / models.MANIFEST).stat().st_mtime))
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((entry / files.MANIFEST).stat().st_mtime))
     return {"converter": manifest.get("converter"), "built": built, "openvino": manifest.get("openvino")}
 
 

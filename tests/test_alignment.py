@@ -6,23 +6,23 @@ from __future__ import annotations
 import glob
 import os
 import string
+from typing import Any
 
 import numpy as np
 import pytest
 
-from ovsub.whisper import alignment
+from ovsub.types import Word
+from ovsub.whisper import alignment, dtw
 from ovsub.whisper.alignment import (
     WindowAlignment,
     WordTiming,
     align_window,
-    align_words,
     assign_segments,
-    dtw_path,
-    median_filter,
     merge_punctuation,
     split_words,
     token_probabilities,
 )
+from ovsub.whisper.dtw import dtw_path, median_filter
 
 # --- references -----------------------------------------------------------------------------------
 
@@ -244,6 +244,13 @@ VOCAB = {k: f" w{k}".encode() for k in range(1, 40)} | {50: b".", 51: b","}
 DECODE = byte_decoder(VOCAB)
 
 
+def align_words(scores: np.ndarray, text_tokens: list[int], **window: Any) -> list[Word]:
+    """The words of one window, relative to its start: ``align_window``, then its text as one segment spanning it."""
+    timed = align_window(scores, text_tokens, **window)
+    (segment,), _ = assign_segments(timed, [(0.0, timed.duration_s, text_tokens)])
+    return list(segment.words)
+
+
 def diagonal_scores(n_text: int, cols_per_token: int = 10, heads: int = 4, seed: int = 0) -> np.ndarray:
     """Scores where the row predicting text token k looks at columns [k*c, k*c + c)."""
     rng = np.random.default_rng(seed)
@@ -410,3 +417,4 @@ def test_module_doctests() -> None:
     import doctest
 
     assert doctest.testmod(alignment).failed == 0
+    assert doctest.testmod(dtw).failed == 0

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovsub.whisper import convert, models
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
+from ovsub.whisper import convert, files, models, weights
 
 TINY = "tiny.en"  # the smallest bundled model: conversions in these tests take a few seconds
 
@@ -22,7 +22,7 @@ def _options(cache: Path, precision: str = "int8") -> ModelOptions:
 
 
 def test_ct2_reader_splits_fused_attention_back():
-    dims, w = convert.read_ct2(models.resolve(TINY).weights)
+    dims, w = weights.read_ct2(models.resolve(TINY).weights)
     assert (dims.n_audio_layer, dims.n_text_layer, dims.d_model, dims.n_vocab) == (4, 4, 384, 51864)
     assert w["dec.L0.attn.q.w"].shape == w["dec.L0.attn.k.w"].shape == (384, 384)
     assert w["dec.L0.cross.k.w"].shape == w["dec.L0.cross.v.w"].shape == (384, 384)
@@ -32,7 +32,7 @@ def test_ct2_reader_splits_fused_attention_back():
 
 def test_tokenizer_gets_timestamp_tokens():
     source = models.resolve("base")
-    tj = json.loads((source.assets / "tokenizer.json").read_text(encoding="utf-8"))
+    tj = json.loads((source.assets / files.TOKENIZER_JSON).read_text(encoding="utf-8"))
     added = convert._tokenizer_with_timestamps(tj, 51865)["added_tokens"]
     ids = {t["content"]: t["id"] for t in added}
     assert ids["<|0.00|>"] == ids["<|notimestamps|>"] + 1 == 50364
@@ -41,34 +41,36 @@ def test_tokenizer_gets_timestamp_tokens():
 
 def test_conversion_is_cached_and_recorded(tmp_path):
     entry = models.ensure_model(_options(tmp_path))
-    manifest = json.loads((entry / models.MANIFEST).read_text())
+    manifest = json.loads((entry / files.MANIFEST).read_text())
     assert manifest["converter"] == models.CONVERTER_VERSION and manifest["precision"] == "int8"
     assert len(manifest["source"]["sha256"]) == 64 and manifest["openvino"]
-    for name in models.OV_REQUIRED_FILES:
+    for name in files.GENAI_REQUIRED + files.NATIVE_REQUIRED:
         assert (entry / name).is_file()
-    stamp = (entry / "openvino_decoder_model.bin").stat().st_mtime_ns
+    decoder_weights = (entry / files.DECODER_MODEL).with_suffix(".bin")
+    stamp = decoder_weights.stat().st_mtime_ns
     assert models.ensure_model(_options(tmp_path)) == entry
-    assert (entry / "openvino_decoder_model.bin").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert decoder_weights.stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 
 def test_half_written_or_stale_entries_are_rebuilt(tmp_path):
     entry = models.ensure_model(_options(tmp_path))
     # A file cut short (a crash while copying, a full disk): the recorded size disagrees.
-    with open(entry / "openvino_encoder_model.bin", "r+b") as f:
+    encoder_weights = (entry / files.ENCODER_MODEL).with_suffix(".bin")
+    with open(encoder_weights, "r+b") as f:
         f.truncate(100)
     assert not models.entry_is_valid(entry, models.resolve(TINY))
     entry = models.ensure_model(_options(tmp_path))
-    assert (entry / "openvino_encoder_model.bin").stat().st_size > 100
+    assert encoder_weights.stat().st_size > 100
     # An interrupted build: a leftover temporary folder and an entry with no record.
     leftover = entry.parent / f".{entry.name}.tmp-crashed"
     leftover.mkdir()
-    (entry / models.MANIFEST).unlink()
+    (entry / files.MANIFEST).unlink()
     entry = models.ensure_model(_options(tmp_path))
-    assert (entry / models.MANIFEST).is_file() and not leftover.exists()
+    assert (entry / files.MANIFEST).is_file() and not leftover.exists()
     # Built by an older converter: rebuilt.
-    manifest = json.loads((entry / models.MANIFEST).read_text())
+    manifest = json.loads((entry / files.MANIFEST).read_text())
     manifest["converter"] = models.CONVERTER_VERSION - 1
-    (entry / models.MANIFEST).write_text(json.dumps(manifest))
+    (entry / files.MANIFEST).write_text(json.dumps(manifest))
     assert not models.entry_is_valid(entry, models.resolve(TINY))
 
 
@@ -97,7 +99,7 @@ def test_unknown_model_names_say_what_would_work(tmp_path):
 def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
     """A safetensors checkpoint with HF names converts to the same graph as the CTranslate2 weights it holds."""
     safetensors = pytest.importorskip("safetensors.numpy")
-    dims, w = convert.read_ct2(models.resolve(TINY).weights)
+    dims, w = weights.read_ct2(models.resolve(TINY).weights)
     hf: dict[str, np.ndarray] = {
         "model.encoder.conv1.weight": w["enc.conv1.w"], "model.encoder.conv1.bias": w["enc.conv1.b"],
         "model.encoder.conv2.weight": w["enc.conv2.w"], "model.encoder.conv2.bias": w["enc.conv2.b"],
@@ -123,19 +125,20 @@ def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
                 hf[f"{theirs}.{fc}.weight"], hf[f"{theirs}.{fc}.bias"] = w[f"{ours}.mlp.{j}.w"], w[f"{ours}.mlp.{j}.b"]
     folder = tmp_path / "hf-tiny"
     folder.mkdir()
-    safetensors.save_file({k: np.ascontiguousarray(v, np.float16) for k, v in hf.items()}, str(folder / "model.safetensors"))
+    as_f16 = {k: np.ascontiguousarray(v, np.float16) for k, v in hf.items()}
+    safetensors.save_file(as_f16, str(folder / "model.safetensors"))
     cfg = {"num_mel_bins": 80, "max_source_positions": 1500, "max_target_positions": 448, "d_model": 384,
            "encoder_attention_heads": 6, "encoder_layers": 4, "decoder_attention_heads": 6, "decoder_layers": 4,
            "vocab_size": 51864, "model_type": "whisper"}  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / files.CONFIG).write_text(json.dumps(cfg))
     src = models.resolve(TINY)
-    (folder / "tokenizer.json").write_bytes((src.assets / "tokenizer.json").read_bytes())
+    (folder / files.TOKENIZER_JSON).write_bytes((src.assets / files.TOKENIZER_JSON).read_bytes())
     assert models.resolve(str(folder)).kind == "hf"
-    dims2, w2 = convert.read_hf(folder)
+    dims2, w2 = weights.read_hf(folder)
     assert dims2 == dims
     for key in w:
         np.testing.assert_allclose(w2[key], w[key], atol=1e-3, err_msg=key)
     entry = models.ensure_model(ModelOptions(name=str(folder), precision="fp16", cache_dir=str(tmp_path / "cache")))
-    assert (entry / "openvino_decoder_model.xml").is_file()
+    assert (entry / files.DECODER_MODEL).is_file()
     assert models.resolve(str(entry)).kind == "openvino"  # and that folder is itself usable as a model
     assert os.path.samefile(models.ensure_model(ModelOptions(name=str(entry))), entry)

@@ -15,7 +15,7 @@ The method is the one of OpenAI Whisper's ``timing.py`` (also followed by faster
    smooth along time with a median filter, and average the heads: a [tokens, frames] match matrix.
 3. A monotonic dynamic-time-warping path through the negated matrix gives, for every token, the first
    encoder frame (20 ms) it is aligned to; a word starts at its first token's frame and ends where the
-   next word starts.
+   next word starts. (The array work of steps 2 and 3 is in ``dtw.py``.)
 4. Whisper's fix-ups follow: words at sentence ends and the first word after a pause are kept within
    twice the median word duration, punctuation joins its neighbouring word, and a segment's first and
    last word may borrow the segment's own timestamps.
@@ -27,7 +27,6 @@ places words on whatever timeline ``offset_s`` and the segment times use (normal
 from __future__ import annotations
 
 import bisect
-import functools
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ovsub.types import Word
+from ovsub.whisper.dtw import MEDIAN_FILTER_WIDTH, dtw_path, match_matrix
 
 SECONDS_PER_COLUMN = 0.02  # one encoder frame: the encoder halves the 10 ms mel frames
 SECONDS_PER_MEL_FRAME = 0.01  # one mel frame (hop of 160 samples at 16 kHz)
-MEDIAN_FILTER_WIDTH = 7  # columns smoothed together before the path search (Whisper's medfilt_width)
 MAX_MEDIAN_WORD_S = 0.7  # the median word duration used by the fix-ups is capped at this
 
 # Languages written without spaces between words: words are split wherever the text so far decodes to
@@ -91,180 +90,7 @@ class SegmentWords:
     words: tuple[Word, ...]  # the segment's words, on the same timeline as start_s
 
 
-# --- array stages ---------------------------------------------------------------------------------
-
-
-def median_filter(x: np.ndarray, width: int = MEDIAN_FILTER_WIDTH) -> np.ndarray:
-    """Running median of odd ``width`` along the last axis, edges padded by reflection.
-
-    Rows no longer than ``width // 2`` are returned unchanged (reflection needs more), as in Whisper.
-    The median comes out of a sorting network cut down to the comparisons the middle value depends
-    on, run as element-wise min/max over shifted views, a block of rows at a time so the work stays
-    in cache: some ten times faster than partitioning every window.
-
-    >>> median_filter(np.array([1.0, 9.0, 2.0, 3.0, 8.0]), 3).tolist()
-    [9.0, 2.0, 3.0, 3.0, 3.0]
-    """
-    if width < 1 or width % 2 == 0:
-        raise ValueError(f"median filter width must be a positive odd number, got {width}")
-    x = np.asarray(x)
-    pad = width // 2
-    if pad == 0 or x.shape[-1] <= pad:
-        return x
-    n = x.shape[-1]
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect").reshape(-1, n + 2 * pad)
-    out = np.empty((padded.shape[0], n), dtype=padded.dtype)
-    block = max(1, _MEDIAN_BLOCK_VALUES // n)
-    network = _median_network(width)
-    for r in range(0, padded.shape[0], block):
-        rows = padded[r : r + block]
-        lanes = [rows[:, k : k + n] for k in range(width)]  # lane k: the k-th value of every window
-        for a, b, keep_min, keep_max in network:
-            low = np.minimum(lanes[a], lanes[b]) if keep_min else lanes[a]
-            if keep_max:
-                lanes[b] = np.maximum(lanes[a], lanes[b])
-            lanes[a] = low
-        out[r : r + block] = lanes[pad]
-    return out.reshape(x.shape)
-
-
-_MEDIAN_BLOCK_VALUES = 1 << 15  # values per lane and block in median_filter (fits a core's L2 cache)
-
-
-@functools.lru_cache(maxsize=8)
-def _median_network(width: int) -> tuple[tuple[int, int, bool, bool], ...]:
-    """Batcher's odd-even merge sort on ``width`` lanes, keeping only what the middle lane needs.
-
-    Each entry (a, b, keep_min, keep_max) compares lanes a < b; lane a takes the smaller value if
-    keep_min, lane b the larger if keep_max (an output nothing later reads is not computed).
-    """
-    size = 1 << (width - 1).bit_length()  # the network is built for a power of two; missing lanes
-    pairs: list[tuple[int, int]] = []  # act as +inf, so comparisons with them change nothing
-    p = 1
-    while p < size:
-        k = p
-        while k >= 1:
-            for j in range(k % p, size - k, 2 * k):
-                for i in range(min(k, size - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < width:
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    needed = {width // 2}
-    kept: list[tuple[int, int, bool, bool]] = []
-    for a, b in reversed(pairs):
-        if a in needed or b in needed:
-            kept.append((a, b, a in needed, b in needed))
-            needed |= {a, b}
-    return tuple(reversed(kept))
-
-
-def dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cheapest monotonic path through a [n_tokens, n_frames] cost matrix, from corner to corner.
-
-    Moves are one step in time, one step in text, or both. The result is (text indices, time indices),
-    one pair per step, both starting at 0 and ending at the last row and column. Decisions and
-    rounding are those of Whisper's ``dtw_cpu``: the accumulated cost is stored in float32; the
-    diagonal or the text move is taken only when strictly cheapest, otherwise the time move (even when
-    the diagonal and the text move tie below it).
-
-    The recurrence runs over anti-diagonals (cells with equal row + column), each one a handful of
-    vector operations, so a 200 x 1500 matrix takes a few tens of milliseconds without compiled code.
-
-    >>> dtw_path(np.array([[0.0, 0.0, 5.0], [5.0, 5.0, 0.0]]))
-    (array([0, 0, 1]), array([0, 1, 2]))
-    """
-    x = np.asarray(cost, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"cost must be a 2-D [tokens, frames] matrix, got shape {x.shape}")
-    n, m = x.shape
-    if n == 0 or m == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy()
-
-    # Skewed layout: row d holds the cells (i, j) of the (n + 1) x (m + 1) accumulated matrix with
-    # i + j == d, at column i. Cell (i, j) then needs (i-1, j-1) at [d-2, i-1], (i-1, j) at [d-1, i-1]
-    # and (i, j-1) at [d-1, i]: three aligned slices. Cells outside the matrix, and the borders
-    # i == 0 or j == 0 (except the origin), stay +inf.
-    n_diag = n + m + 1
-    # Shift row r of x right by r (padding each row with infs and re-reading the flat buffer with a
-    # shorter row length), then transpose: cost[r, c] lands on diagonal r + c + 2, column r + 1.
-    shifted = np.pad(x, ((0, 0), (0, n + 1)), constant_values=np.inf).ravel()[: n * (m + n)]
-    skew_x = np.full((n_diag, n + 1), np.inf)
-    skew_x[2:, 1:] = shifted.reshape(n, m + n).T[: n_diag - 2]
-
-    finite = bool(np.isfinite(x).all())
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and float32 overflow are expected
-        acc = _accumulate(skew_x, finite)
-
-    # The move taken into each cell, for all cells at once now that all costs are known:
-    # 0 diagonal, 1 text (up), 2 time (left). Borders: row 0 moves left, column 0 moves up.
-    c0, c1, c2 = acc[:-2, :-1], acc[1:-1, :-1], acc[1:-1, 1:]
-    trace = np.full((n_diag, n + 1), 2, dtype=np.int8)
-    trace[2:, 1:] -= ((c0 < c1) & (c0 < c2)).astype(np.int8) * 2 + ((c1 < c0) & (c1 < c2))
-    trace[: n + 1, :][np.diag_indices(n + 1)] = 1  # j == 0: cell (i, 0) sits at [i, i]
-    trace[:, 0] = 2  # i == 0
-
-    moves = trace.tobytes()  # plain ints are much faster to walk than numpy scalars
-    width = n + 1
-    i, j = n, m
-    path_i: list[int] = []
-    path_j: list[int] = []
-    while i > 0 or j > 0:
-        path_i.append(i - 1)
-        path_j.append(j - 1)
-        move = moves[(i + j) * width + i]
-        if move != 2:
-            i -= 1
-        if move != 1:
-            j -= 1
-    return np.array(path_i[::-1], dtype=np.int64), np.array(path_j[::-1], dtype=np.int64)
-
-
-def _accumulate(skew_x: np.ndarray, finite: bool) -> np.ndarray:
-    """Accumulated path costs (float32, skewed as in ``dtw_path``), one anti-diagonal at a time.
-
-    Whisper's rule: the diagonal if c0 < c1 and c0 < c2, the text move if c1 < c0 and c1 < c2,
-    otherwise the time move, whose cost c2 is used even when c0 == c1 < c2. With finite costs that is
-    the smallest of the three except on a c0 == c1 tie (ties are common once the median filter has
-    flattened the matrix), where it is c2. A NaN anywhere also means c2, which takes longer to test.
-    """
-    n_diag, width = skew_x.shape
-    n = width - 1
-    acc = np.full((n_diag, width), np.inf, dtype=np.float32)
-    acc[0, 0] = 0.0
-    best = np.empty(n, dtype=np.float32)
-    take_c2 = np.empty(n, dtype=bool)
-    better = np.empty(n, dtype=bool)
-    for d in range(2, n_diag):
-        c0 = acc[d - 2, :-1]
-        c1 = acc[d - 1, :-1]
-        c2 = acc[d - 1, 1:]
-        np.minimum(c0, c1, out=best)
-        np.equal(c0, c1, out=take_c2)
-        if finite:
-            np.minimum(best, c2, out=best)
-        else:
-            np.less(best, c2, out=better)  # False whenever a NaN is involved
-            np.less_equal(better, take_c2, out=take_c2)  # (not better) or c0 == c1
-        np.copyto(best, c2, where=take_c2)
-        # float64 cost + float32 path, stored as float32: the rounding of Whisper's dtw_cpu
-        np.add(skew_x[d, 1:], best, out=acc[d, 1:], casting="same_kind")
-    return acc
-
-
-def _match_matrix(scores: np.ndarray, first_row: int, n_rows: int, n_cols: int, medfilt_width: int) -> np.ndarray:
-    """[n_rows, n_cols] token-to-frame match from [heads, sequence, frames] pre-softmax scores."""
-    w = scores[:, :, :n_cols].astype(np.float32)
-    w = w - w.max(axis=-1, keepdims=True)
-    np.exp(w, out=w)
-    w /= w.sum(axis=-1, keepdims=True)
-    # Standardised over every row of the sequence (prefix and end-of-text rows too), as Whisper does.
-    mean = w.mean(axis=-2, keepdims=True)
-    std = w.std(axis=-2, keepdims=True)
-    w = w[:, first_row : first_row + n_rows]  # the rest only mattered for the statistics
-    w = (w - mean) / np.where(std > 0, std, 1.0).astype(np.float32)
-    return median_filter(w, medfilt_width).mean(axis=0)
+# --- token probabilities ------------------------------------------------------------------------
 
 
 def token_probabilities(
@@ -328,7 +154,7 @@ def split_words(tokens: list[int], decode: Decode, language: str | None) -> tupl
         return pieces, groups
     words: list[str] = []
     word_tokens: list[list[int]] = []
-    for piece, group in zip(pieces, groups):
+    for piece, group in zip(pieces, groups, strict=True):
         # Whisper tests `piece.strip() in string.punctuation` as a substring test: "," and "!\"" are
         # punctuation pieces, and so is a bare space. Kept as is so words split as Whisper's do.
         if not words or piece.startswith(" ") or piece.strip() in string.punctuation:
@@ -379,7 +205,7 @@ def merge_punctuation(
 
     return [
         WordTiming(text, tuple(toks), w.start_s, w.end_s, w.probability)
-        for w, text, toks in zip(words, texts, tokens)
+        for w, text, toks in zip(words, texts, tokens, strict=True)
         if toks
     ]
 
@@ -457,7 +283,7 @@ def align_window(
     n_cols = max(1, min(num_frames // 2, x.shape[-1]))
     # Rows from <|notimestamps|> to the last text token: each predicts one text token, the last one
     # predicts <|endoftext|>, whose first frame closes the last word.
-    matrix = _match_matrix(x, prefix_len, n_text + 1, n_cols, medfilt_width)
+    matrix = match_matrix(x, prefix_len, n_text + 1, n_cols, medfilt_width)
     text_idx, time_idx = dtw_path(-matrix)
     first_step = np.concatenate([[True], np.diff(text_idx) != 0])
     token_times = time_idx[first_step] * SECONDS_PER_COLUMN  # [n_text + 1]: start of each token, then eot
@@ -474,7 +300,7 @@ def align_window(
             float(token_times[b]),
             float(probs[a:b].mean()),
         )
-        for text, group, a, b in zip(texts, groups, bounds[:-1], bounds[1:])
+        for text, group, a, b in zip(texts, groups, bounds[:-1], bounds[1:], strict=True)
     ]
     median_s = _median_duration(words)
     if median_s > 0:
@@ -525,7 +351,7 @@ def assign_segments(
     window_start, window_end = offset_s, offset_s + alignment.duration_s
     latest_start = window_start
     out: list[SegmentWords] = []
-    for (seg_start, seg_end, _), timings in zip(segments, per_segment):
+    for (seg_start, seg_end, _), timings in zip(segments, per_segment, strict=True):
         seg_start, seg_end = float(seg_start), float(seg_end)
         visible = [w for w in timings if w.text]
         if not visible:
@@ -555,7 +381,7 @@ def assign_segments(
             seg_end = ends_s[-1]
 
         words: list[Word] = []
-        for w, start, end in zip(visible, starts, ends_s):
+        for w, start, end in zip(visible, starts, ends_s, strict=True):
             start = min(max(start, window_start, latest_start), window_end)
             end = min(max(end, start), window_end)
             latest_start = start
@@ -566,32 +392,3 @@ def assign_segments(
         last_speech_s = seg_end
     return out, last_speech_s
 
-
-def align_words(
-    scores: np.ndarray,
-    text_tokens: Sequence[int],
-    *,
-    prefix_len: int,
-    num_frames: int,
-    decode: Decode,
-    language: str | None,
-    token_probs: Sequence[float] | None = None,
-    last_speech_s: float = 0.0,
-) -> list[Word]:
-    """The words of one window as results, relative to the window start (the caller adds its offset).
-
-    ``align_window`` treating the whole text as one segment spanning the window, so of the segment
-    fix-ups only the one for a first word after a pause applies (``last_speech_s``, window-relative).
-    """
-    alignment = align_window(
-        scores,
-        text_tokens,
-        prefix_len=prefix_len,
-        num_frames=num_frames,
-        decode=decode,
-        language=language,
-        token_probs=token_probs,
-    )
-    span = [(0.0, alignment.duration_s, list(text_tokens))]
-    (segment,), _ = assign_segments(alignment, span, last_speech_s=last_speech_s)
-    return list(segment.words)

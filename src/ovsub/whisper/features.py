@@ -29,7 +29,7 @@ padded to 30 s.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -85,6 +85,7 @@ def log_mel_batch(windows: list[np.ndarray], n_mels: int = 80) -> np.ndarray:
     """:func:`log_mel` of each window, stacked: float32 ``[len(windows), n_mels, 3000]``.
 
     Each window is normalised on its own (its own loudest value sets its floor), as Whisper does.
+    Only tests call it (the engine encodes one window at a time); kept as the public batch form of log_mel.
 
     >>> log_mel_batch([np.zeros(100, dtype=np.float32)] * 2, n_mels=128).shape
     (2, 128, 3000)
@@ -95,7 +96,7 @@ def log_mel_batch(windows: list[np.ndarray], n_mels: int = 80) -> np.ndarray:
     return batch
 
 
-@lru_cache(maxsize=None)
+@cache
 def mel_filters(n_mels: int = 80) -> np.ndarray:
     """The Slaney-style mel filterbank Whisper uses: read-only float32 ``[n_mels, 201]``.
 
@@ -112,7 +113,7 @@ def mel_filters(n_mels: int = 80) -> np.ndarray:
     rising = (bin_hz - low) / (peak - low)
     falling = (high - bin_hz) / (high - peak)
     triangles = np.maximum(0.0, np.minimum(rising, falling))
-    filters = (triangles * (2.0 / (high - low))).astype(np.float32)
+    filters: np.ndarray = (triangles * (2.0 / (high - low))).astype(np.float32)
     filters.flags.writeable = False  # shared by every caller through the cache
     return filters
 
@@ -142,7 +143,8 @@ def _hz_to_mel(hz: float) -> float:
     """Slaney mel of a frequency: linear below SLANEY_BREAK_HZ, logarithmic above."""
     if hz < SLANEY_BREAK_HZ:
         return hz / SLANEY_LINEAR_HZ_PER_MEL
-    return SLANEY_BREAK_HZ / SLANEY_LINEAR_HZ_PER_MEL + float(np.log(hz / SLANEY_BREAK_HZ)) / SLANEY_LOG_STEP
+    mel: float = SLANEY_BREAK_HZ / SLANEY_LINEAR_HZ_PER_MEL + float(np.log(hz / SLANEY_BREAK_HZ)) / SLANEY_LOG_STEP
+    return mel
 
 
 def _mel_to_hz(mels: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 from ovsub.types import Word
+from ovsub.whisper import files
 from ovsub.whisper.features import N_SAMPLES, SAMPLE_RATE
 from ovsub.whisper.transcriber import Chunk, DecodeRequest, DecodeResult, LanguageGuess, check_request
 
@@ -63,9 +64,9 @@ class GenAITranscriber:
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         try:
-            gen = json.loads((self.model_dir / "generation_config.json").read_text(encoding="utf-8"))
+            gen = json.loads((self.model_dir / files.GENERATION_CONFIG).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise ModelError(f"{self.model_dir}: unreadable generation_config.json ({e})") from e
+            raise ModelError(f"{self.model_dir}: unreadable {files.GENERATION_CONFIG} ({e})") from e
         self.multilingual = bool(gen.get("is_multilingual", True))
         self.languages = {k.strip("<|>") for k in gen.get("lang_to_id", {})}
         try:

@@ -36,18 +36,11 @@ from typing import Any
 
 from ovsub.errors import MissingDependencyError, ModelError
 from ovsub.options import ModelOptions
+from ovsub.whisper import files
 
 log = logging.getLogger("ovsub")
 
 CONVERTER_VERSION = 3  # bump when the graphs or configs we write change, to rebuild old entries
-MANIFEST = "ovsub-model.json"  # the record of what an entry was built from
-OV_REQUIRED_FILES = (  # what OpenVINO GenAI's WhisperPipeline reads from a model directory
-    "openvino_encoder_model.xml",
-    "openvino_decoder_model.xml",
-    "openvino_tokenizer.xml",
-    "openvino_detokenizer.xml",
-    "generation_config.json",
-)
 
 
 @dataclass(frozen=True)
@@ -112,16 +105,17 @@ def _package_path(spec: str) -> Path | None:
 
 
 def _local_source(name: str, path: Path) -> Source:
-    if (path / "openvino_encoder_model.xml").is_file() and (path / "openvino_decoder_model.xml").is_file():
-        return Source("openvino", name, (path / "openvino_decoder_model.xml",), path)
-    if (path / "model.bin").is_file() and (path / "config.json").is_file():
-        return Source("ct2", name, (path / "model.bin",), path)
-    if (path / "config.json").is_file() and sorted(path.glob("*.safetensors")):
-        return Source("hf", name, tuple(sorted(path.glob("*.safetensors"))), path)
+    if (path / files.ENCODER_MODEL).is_file() and (path / files.DECODER_MODEL).is_file():
+        return Source("openvino", name, (path / files.DECODER_MODEL,), path)
+    if (path / files.CT2_WEIGHTS).is_file() and (path / files.CONFIG).is_file():
+        return Source("ct2", name, (path / files.CT2_WEIGHTS,), path)
+    if (path / files.CONFIG).is_file() and sorted(path.glob(files.SAFETENSORS_GLOB)):
+        return Source("hf", name, tuple(sorted(path.glob(files.SAFETENSORS_GLOB))), path)
     raise ModelError(
         f"{path}: not a model folder ovsub can read. Expected an OpenVINO Whisper export "
-        "(openvino_encoder_model.xml, openvino_decoder_model.xml, ...), a CTranslate2 model "
-        "(model.bin + config.json + tokenizer.json) or a Hugging Face checkpoint (config.json + *.safetensors)."
+        f"({files.ENCODER_MODEL}, {files.DECODER_MODEL}, ...), a CTranslate2 model "
+        f"({files.CT2_WEIGHTS} + {files.CONFIG} + {files.TOKENIZER_JSON}) or a Hugging Face checkpoint "
+        f"({files.CONFIG} + {files.SAFETENSORS_GLOB})."
     )
 
 
@@ -143,7 +137,8 @@ def resolve(name: str) -> Source:
         return _local_source(name, _download_from_hub(name))
     known = ", ".join(BUNDLED)
     raise ModelError(
-        f"unknown model {name!r}: use one of {known}, a local model folder, or a Hugging Face id like openai/whisper-small"
+        f"unknown model {name!r}: use one of {known}, a local model folder, "
+        "or a Hugging Face id like openai/whisper-small"
     )
 
 
@@ -193,17 +188,17 @@ def entry_dir(name: str, precision: str, cache_dir: str | None = None) -> Path:
 def fingerprint(source: Source) -> dict[str, Any]:
     """What identifies the source files: names, sizes, modification times, and a content hash."""
     h = hashlib.sha256()
-    files = []
+    weight_files = []
     for p in source.weights:
         st = p.stat()
-        files.append({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        weight_files.append({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         with open(p, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
-    for extra in ("config.json", "tokenizer.json", "generation_config.json"):
+    for extra in (files.CONFIG, files.TOKENIZER_JSON, files.GENERATION_CONFIG):
         if (source.assets / extra).is_file():
             h.update((source.assets / extra).read_bytes())
-    return {"files": files, "sha256": h.hexdigest()}
+    return {"files": weight_files, "sha256": h.hexdigest()}
 
 
 def _versions() -> dict[str, Any]:
@@ -216,9 +211,10 @@ def _versions() -> dict[str, Any]:
 
 def read_manifest(entry: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] | None = json.loads((entry / files.MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return manifest
 
 
 def entry_is_valid(entry: Path, source: Source) -> bool:
@@ -255,7 +251,7 @@ def ensure_model(options: ModelOptions) -> Path:
     """Return an OpenVINO model directory for ``options``, converting and caching it if needed."""
     source = resolve(options.name)
     if source.kind == "openvino":
-        missing = [f for f in OV_REQUIRED_FILES if not (source.assets / f).is_file()]
+        missing = [f for f in files.GENAI_REQUIRED if not (source.assets / f).is_file()]
         if missing:
             raise ModelError(f"{source.assets}: OpenVINO model folder lacks {', '.join(missing)}")
         return source.assets
@@ -290,7 +286,7 @@ def _build_entry(source: Source, entry: Path, precision: str) -> None:
             "outputs": outputs,
             "built_s": round(time.monotonic() - started, 2),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        (tmp / files.MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if entry.exists():
             old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
             os.replace(entry, old)
@@ -313,7 +309,7 @@ def list_models(cache_dir: str | None = None) -> list[dict[str, Any]]:
         cached = {}
         for precision in ("int8", "fp16", "fp32"):
             e = entry_dir(m.name, precision, cache_dir)
-            cached[precision] = bool(src and (e / MANIFEST).is_file() and entry_is_valid(e, src))
+            cached[precision] = bool(src and (e / files.MANIFEST).is_file() and entry_is_valid(e, src))
         rows.append({"name": m.name, "description": m.description, "installed": src is not None, "cached": cached})
     models_root = cache_root(cache_dir) / "models"
     bundled_dirs = {entry_dir(m.name, "x", cache_dir).parent.name for m in BUNDLED.values()}

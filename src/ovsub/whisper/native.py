@@ -18,7 +18,7 @@ import numpy as np
 
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
-from ovsub.whisper import alignment, decoding, features
+from ovsub.whisper import alignment, decoding, features, files
 from ovsub.whisper.transcriber import (
     TOP_LANGUAGES,
     Chunk,
@@ -52,24 +52,22 @@ class NativeTranscriber:
         import openvino as ov
         import tokenizers
 
-        from ovsub.whisper.convert import CROSS_KV_MODEL, STEP_DECODER_MODEL
-
         self.model_dir = Path(model_dir)
         try:
-            gen = json.loads((self.model_dir / "generation_config.json").read_text(encoding="utf-8"))
-            self.tokenizer = tokenizers.Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+            gen = json.loads((self.model_dir / files.GENERATION_CONFIG).read_text(encoding="utf-8"))
+            self.tokenizer = tokenizers.Tokenizer.from_file(str(self.model_dir / files.TOKENIZER_JSON))
         except Exception as e:  # tokenizers raises plain Exception for a malformed file
             raise ModelError(f"{self.model_dir}: unreadable model configuration ({e})") from e
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": options.threads} if options.threads else {}
         exact = {**config, "INFERENCE_PRECISION_HINT": "f32"} if options.device == "CPU" else config
         core = ov.Core()
         try:
-            encoder = core.compile_model(self.model_dir / "openvino_encoder_model.xml", options.device, config)
-            cross_kv = core.compile_model(self.model_dir / CROSS_KV_MODEL, options.device, exact)
+            encoder = core.compile_model(self.model_dir / files.ENCODER_MODEL, options.device, config)
+            cross_kv = core.compile_model(self.model_dir / files.CROSS_KV_MODEL, options.device, exact)
             # Two compilations of the step decoder: without the alignment-score output for the search
             # (measured 8.1-8.5 against 9.2-9.4 ms a step at one beam), with it for the one pass per
             # window that times words. They share the weights (the second one adds 8 MB).
-            full = core.read_model(self.model_dir / STEP_DECODER_MODEL)
+            full = core.read_model(self.model_dir / files.STEP_DECODER_MODEL)
             logits = [r for r in full.get_results() if "logits" in r.output(0).get_names()]
             search_only = ov.Model(logits, full.get_sinks(), full.get_parameters(), "whisper_step_decoder_search")
             decoder = core.compile_model(search_only, options.device, exact)
