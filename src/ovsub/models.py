@@ -39,7 +39,7 @@ from ovsub.options import ModelOptions
 
 log = logging.getLogger("ovsub")
 
-CONVERTER_VERSION = 3  # bump when the graphs or configs we write change, to rebuild old entries
+CONVERTER_VERSION = 4  # bump when the graphs or configs we write change, to rebuild old entries
 MANIFEST = "ovsub-model.json"  # the record of what an entry was built from
 OV_REQUIRED_FILES = (  # what OpenVINO GenAI's WhisperPipeline reads from a model directory
     "openvino_encoder_model.xml",
