@@ -123,23 +123,13 @@ def _preprocessor_config(dims: Dims) -> dict[str, Any]:
     }
 
 
-def _write_tokenizers(tokenizer_json: dict[str, Any], out_dir: Path) -> dict[str, int]:
-    """Write tokenizer.json and the tokenizer/detokenizer IR; return the special tokens' ids."""
-    import openvino as ov
-    import openvino_tokenizers
-    from transformers import PreTrainedTokenizerFast
+def _write_tokenizers(tokenizer_json: dict[str, Any], gen: dict[str, Any], out_dir: Path) -> None:
+    """Write tokenizer.json (read by ovsub's decode loop) and the tokenizer/detokenizer IR (read by GenAI)."""
+    from ovsub.whisper import tokenizer_ir
 
     path = out_dir / files.TOKENIZER_JSON
-    path.write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
-    eot = "<|endoftext|>"
-    hf = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_file=str(path), bos_token=eot, eos_token=eot, unk_token=eot, pad_token=eot
-    )
-    hf.save_pretrained(str(out_dir))
-    tok, detok = openvino_tokenizers.convert_tokenizer(hf, with_detokenizer=True, skip_special_tokens=True)
-    ov.save_model(tok, out_dir / files.TOKENIZER_MODEL)
-    ov.save_model(detok, out_dir / files.DETOKENIZER_MODEL)
-    return {t["content"]: t["id"] for t in tokenizer_json["added_tokens"]}
+    tokenizer_ir.save_tokenizer_json(tokenizer_json, path)
+    tokenizer_ir.write_tokenizer_ir(path, gen, out_dir)
 
 
 def write_model_dir(source: Any, out_dir: Path, precision: str) -> None:
@@ -163,8 +153,10 @@ def write_model_dir(source: Any, out_dir: Path, precision: str) -> None:
     else:
         raise ValueError(f"cannot convert a {source.kind!r} model")
     tokenizer_json = json.loads((source.assets / files.TOKENIZER_JSON).read_text(encoding="utf-8"))
-    tokens = _write_tokenizers(_tokenizer_with_timestamps(tokenizer_json, dims.n_vocab), out_dir)
+    tokenizer_json = _tokenizer_with_timestamps(tokenizer_json, dims.n_vocab)
+    tokens = {t["content"]: t["id"] for t in tokenizer_json["added_tokens"]}
     gen = _generation_config(tokens, dims, ct2_config)
+    _write_tokenizers(tokenizer_json, gen, out_dir)
     for name, data in (
         (files.GENERATION_CONFIG, gen),
         (files.CONFIG, _model_config(dims, gen)),

@@ -27,7 +27,6 @@ GENERATION_CONFIG = "generation_config.json"  # special tokens, languages, suppr
 CONFIG = "config.json"  # model shape, Hugging Face style (GenAI reads max_source_positions)
 PREPROCESSOR_CONFIG = "preprocessor_config.json"  # log-mel settings, Hugging Face style (read by GenAI)
 TOKENIZER_JSON = "tokenizer.json"  # Hugging Face tokenizer with the timestamp tokens; ovsub's loop decodes with it
-TOKENIZER_CONFIG = "tokenizer_config.json"  # written by transformers beside tokenizer.json; ovsub does not read it
 MANIFEST = "ovsub-model.json"  # what a cache entry was built from, and every output's size (models.py)
 
 # --- what each decode loop needs ------------------------------------------------------------------

@@ -40,7 +40,7 @@ from ovsub.whisper import files
 
 log = logging.getLogger("ovsub")
 
-CONVERTER_VERSION = 3  # bump when the graphs or configs we write change, to rebuild old entries
+CONVERTER_VERSION = 4  # bump when the graphs or configs we write change, to rebuild old entries
 
 
 @dataclass(frozen=True)
