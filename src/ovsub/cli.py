@@ -21,7 +21,7 @@ from ovsub.options import DECODERS, PRECISIONS, TASKS, CueOptions, ModelOptions,
 
 log = logging.getLogger("ovsub")
 
-OUTPUT_FORMATS = ("srt", "vtt", "ass", "json", "txt")
+OUTPUT_FORMATS = ("srt", "vtt", "ass", "ttml", "json", "txt")
 MEDIA_SUFFIXES = {  # what a folder given as input is searched for
     ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
     ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wma", ".aiff", ".aif",
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("transcribe", help="make subtitles for files, folders or links")
     t.add_argument("inputs", nargs="+", help="media files, folders (searched recursively) or http(s) links")
     t.add_argument("-o", "--output-dir", help="write outputs here (default: next to each input)")
-    t.add_argument("-f", "--format", type=_formats, default=["srt"], help="comma-separated: srt,vtt,ass,json,txt")
+    t.add_argument("-f", "--format", type=_formats, default=["srt"], help="comma-separated: srt,vtt,ass,ttml,json,txt")
     t.add_argument("--task", type=_tasks, default=["transcribe"], help="transcribe, translate, or both")
     t.add_argument("--language", help="spoken language (ISO 639-1, e.g. de); detected when omitted")
     t.add_argument("-m", "--model", default="base", help="base, tiny.en, a model folder or a Hugging Face id")
