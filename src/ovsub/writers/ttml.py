@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ovsub import __version__
 from ovsub.types import Cue, Segment, TranscriptInfo
-from ovsub.writers.vtt import timestamp  # HH:MM:SS.mmm: the clock time EBU-TT-D requires
+from ovsub.writers.vtt import timestamp
 
 # Namespaces, under the prefixes EBU Tech 3380 and IMSC use in their examples.
 TT = "http://www.w3.org/ns/ttml"
@@ -150,7 +150,7 @@ def _paragraph(n: int, cue: Cue) -> ET.Element:
         q("tt:p"),
         {
             q("xml:id"): f"sub{n}",
-            "begin": timestamp(cue.start_ms),
+            "begin": timestamp(cue.start_ms),  # HH:MM:SS.mmm, as WebVTT writes it: the clock time EBU-TT-D requires
             "end": timestamp(cue.end_ms),
             "region": "bottom",
             "style": "paragraph",
