@@ -1,4 +1,5 @@
-"""Shared fixtures: real speech and media live beside the repository, in shared/data (never copied in)."""
+"""Shared fixtures: real speech and media, and the schemas output is checked against, live beside the repository,
+in shared/data and shared/schemas (never copied in)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"  # see its README.md and manifest.json
+EBU_TT_D_XSD = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "ebu-tt-d" / "ebutt_d.xsd"  # see README.md
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +17,15 @@ def data_dir() -> Path:
     if not DATA_DIR.is_dir():
         pytest.skip(f"test media not found at {DATA_DIR}")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def ebu_tt_d_schema():
+    """The EBU-TT-D XML Schema (EBU Tech 3380), loaded once; tests skip if it or xmlschema is missing."""
+    if not EBU_TT_D_XSD.is_file():
+        pytest.skip(f"EBU-TT-D schema not found at {EBU_TT_D_XSD}")
+    xmlschema = pytest.importorskip("xmlschema", reason="validating TTML needs xmlschema (pip install -e '.[dev]')")
+    return xmlschema.XMLSchema(str(EBU_TT_D_XSD))  # the xml: namespace schema it imports comes bundled, offline
 
 
 @pytest.fixture(scope="session")

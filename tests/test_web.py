@@ -235,6 +235,9 @@ def test_subtitles_come_in_every_format(client: TestClient, video_job: dict) -> 
     assert "00:00:0" in srt.text and "," in srt.text.splitlines()[1] and "creative" in srt.text.lower()
     vtt = client.get(files["vtt"])
     assert vtt.headers["content-type"].startswith("text/vtt") and vtt.text.startswith("WEBVTT")
+    ttml = client.get(files["ttml"])  # EBU-TT-D; test_ttml.py checks it against the schema
+    assert ttml.headers["content-type"].startswith("application/ttml+xml") and ' xml:lang="en">' in ttml.text
+    assert "creative" in ttml.text.lower()
     data = client.get(files["json"]).json()
     assert data["segments"] and data["segments"][0]["words"]
     download = client.get(files["srt"], params={"download": 1})

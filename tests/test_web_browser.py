@@ -152,7 +152,7 @@ def test_upload_play_with_subtitles_and_download(page: Page, server_url: str) ->
     assert modes == ["disabled", "showing"]
     page.select_option("#track-select", "0")
 
-    for fmt, marker in (("srt", "-->"), ("vtt", "WEBVTT")):
+    for fmt, marker in (("srt", "-->"), ("vtt", "WEBVTT"), ("ttml", "urn:ebu:tt:distribution:2014-01")):
         links = page.locator(f'a[data-format="{fmt}"]')
         assert links.count() == 2
         answer = page.request.get(server_url + links.first.get_attribute("href"))

@@ -1,4 +1,4 @@
-"""Writers: golden strings for every format from hand-made cues, and atomic saving."""
+"""Writers: golden strings for every format from hand-made cues, and atomic saving (EBU-TT-D: test_ttml.py)."""
 
 from __future__ import annotations
 
@@ -227,10 +227,10 @@ def test_docstring_examples(module):
 
 
 def test_format_names():
-    assert set(FORMATS) == {"srt", "vtt", "ass", "json", "txt"}
+    assert set(FORMATS) == {"srt", "vtt", "ass", "ttml", "json", "txt"}
     assert format_from_path("out/film.en.SRT") == "srt"
     assert to_string(".SRT", CUES) == SRT
-    with pytest.raises(OutputError, match="choose one of srt, vtt, ass, json, txt"):
+    with pytest.raises(OutputError, match="choose one of srt, vtt, ass, ttml, json, txt"):
         to_string("docx", CUES)
 
 

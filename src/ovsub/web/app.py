@@ -9,7 +9,7 @@ to learn whether it must ask for one):
     GET    /api/jobs                           every job, newest first
     GET    /api/jobs/{id}                      state, progress, ETA, error, results
     GET    /api/jobs/{id}/media                the input as uploaded (Range requests for seeking)
-    GET    /api/jobs/{id}/subtitles/{task}.{fmt}   srt, vtt or json of transcribe or translate
+    GET    /api/jobs/{id}/subtitles/{task}.{fmt}   srt, vtt, ttml or json of transcribe or translate
     GET    /api/jobs/{id}/video                the video with the subtitles as soft tracks
     POST   /api/jobs/{id}/cancel               stop a job (dropped if still waiting)
     DELETE /api/jobs/{id}                      forget a job and delete its files
@@ -47,7 +47,12 @@ from ovsub.web.uploads import BodyError, human_size, read_job_form
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and option fields on top of the file itself
 UPLOAD_PART = "upload.part"  # where an upload is written while it arrives (a generated name)
-SUBTITLE_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json"}
+SUBTITLE_TYPES = {
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "ttml": "application/ttml+xml",  # the media type TTML registered with IANA (EBU-TT-D and IMSC use it)
+    "json": "application/json",
+}
 PAGE_POLICY = (  # the page loads only its own files and talks only to this server
     "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"

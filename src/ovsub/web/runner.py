@@ -23,7 +23,7 @@ from ovsub.writers import FORMATS
 
 log = logging.getLogger("ovsub")
 
-SUBTITLE_FORMATS = ("srt", "vtt", "json")  # written for every task; the page plays the VTT
+SUBTITLE_FORMATS = ("srt", "vtt", "ttml", "json")  # written for every task; the page plays the VTT
 MEDIA_STEM = "media"  # the input's name on disk, whatever the client called it
 WEBM_VIDEO_CODECS = frozenset({"vp8", "vp9", "av1"})  # a Matroska file with these is served as WebM
 CONTENT_TYPES = {  # extension -> Content-Type a browser plays it as

@@ -1,8 +1,8 @@
 """Cues and segments -> subtitle files: one small module per format, and a registry.
 
-The shape follows pysubs2 (which writes SRT, WebVTT and ASS for us): :func:`save` writes what
-:func:`to_string` returns, so tests compare strings. Writers only format; cue times are already integer
-milliseconds (see :mod:`ovsub.cues`).
+The shape follows pysubs2 (which writes SRT, WebVTT and ASS for us; EBU-TT-D is ours, with ElementTree):
+:func:`save` writes what :func:`to_string` returns, so tests compare strings. Writers only format; cue times are
+already integer milliseconds (see :mod:`ovsub.cues`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Protocol, TextIO
 from ovsub.errors import OutputError
 from ovsub.fsutil import write_text_atomic
 from ovsub.types import Cue, Segment, TranscriptInfo
-from ovsub.writers import ass, jsonformat, srt, txt, vtt
+from ovsub.writers import ass, jsonformat, srt, ttml, txt, vtt
 
 __all__ = ["FORMATS", "Writer", "format_from_path", "get_writer", "save", "to_file", "to_string"]
 
@@ -51,6 +51,7 @@ FORMATS: dict[str, Writer] = {
         Writer("srt", ".srt", srt.render),
         Writer("vtt", ".vtt", vtt.render, karaoke=True),
         Writer("ass", ".ass", ass.render, karaoke=True),
+        Writer("ttml", ".ttml", ttml.render),  # EBU-TT-D, also IMSC Text Profile; broadcasters often name it .xml
         Writer("json", ".json", jsonformat.render),
         Writer("txt", ".txt", txt.render),
     )
