@@ -170,9 +170,11 @@ class LogitRules:
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-probabilities of each row of logits (the last axis), computed stably."""
     m = x.max(axis=-1, keepdims=True)
-    shifted = x - m
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted: np.ndarray = x - m
+    out: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return out
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
@@ -180,7 +182,8 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
-        return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[:, 0]
+        out: np.ndarray = (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[:, 0]
+    return out
 
 
 def _top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
