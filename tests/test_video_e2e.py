@@ -10,8 +10,8 @@ import av
 import pysubs2
 import pytest
 
-from ovsub import video as mux
 from ovsub.cli import main
+from ovsub.video import probe
 
 pytestmark = pytest.mark.model
 
@@ -43,7 +43,7 @@ def test_link_to_video_with_two_embedded_tracks_and_burn_in(served_video, tmp_pa
         assert {s.metadata.get("language") for s in subs} == {"eng"}
         assert [s.codec_context.name for s in container.streams.video] == ["h264"]
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]  # copied, not re-encoded
-    burned = mux.probe(out / "pydub_creative_common.burned.mp4")
+    burned = probe(out / "pydub_creative_common.burned.mp4")
     assert any(s.kind == "video" for s in burned)
 
 

@@ -252,15 +252,17 @@ def _video_outputs(
     video: str, source: str, results: list[Any], args: argparse.Namespace, out_dir: str | None
 ) -> list[Path]:
     """The video again with soft subtitle tracks (--embed) and/or subtitles drawn on it (--burn)."""
-    from ovsub import video as mux, pipeline
+    from ovsub import pipeline
+    from ovsub.languages import language_name
+    from ovsub.video import SubtitleTrack, burn, embed
 
     tracks = []
     for i, subs in enumerate(results):
         srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, source, ["srt"], out_dir, f"{subs.task}{i}")["srt"]
         kind = "translation" if subs.task == "translate" else "transcription"
         language = subs.language or "und"
-        title = f"{mux.language_name(language)} ({kind})" if language != "und" else kind
-        tracks.append(mux.SubtitleTrack(path=Path(srt), language=language, title=title, default=i == 0))
+        title = f"{language_name(language)} ({kind})" if language != "und" else kind
+        tracks.append(SubtitleTrack(path=Path(srt), language=language, title=title, default=i == 0))
 
     def target(suffix: str) -> Path:
         name = pipeline.output_path(source, out_dir, "x").with_suffix("").name  # the input's stem
@@ -269,9 +271,9 @@ def _video_outputs(
 
     written = []
     if args.embed:
-        written.append(mux.embed(Path(video), tracks, target("subtitled")))
+        written.append(embed(Path(video), tracks, target("subtitled")))
     if args.burn:
-        written.append(mux.burn(Path(video), tracks[0].path, target("burned"), language=tracks[0].language))
+        written.append(burn(Path(video), tracks[0].path, target("burned"), language=tracks[0].language))
     return written
 
 

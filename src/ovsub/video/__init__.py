@@ -22,7 +22,6 @@ one warning.
 
 from __future__ import annotations
 
-from ovsub.languages import LANGUAGES, iso639_2, language_name
 from ovsub.video.burn import PRESETS, BurnStyle, burn, to_ass
 from ovsub.video.embed import EMBED_SUFFIXES, StreamInfo, SubtitleTrack, default_output, embed, probe
 from ovsub.video.ffmpeg import extract_frame, ffmpeg_exe, run_ffmpeg
@@ -32,7 +31,6 @@ __all__ = [
     "EMBED_SUFFIXES",
     "FONTS_HINT",
     "FONT_SUFFIXES",
-    "LANGUAGES",
     "PRESETS",
     "BurnStyle",
     "SubtitleTrack",
@@ -44,8 +42,6 @@ __all__ = [
     "ffmpeg_exe",
     "font_dirs",
     "font_files",
-    "iso639_2",
-    "language_name",
     "probe",
     "run_ffmpeg",
     "to_ass",

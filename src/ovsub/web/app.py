@@ -34,8 +34,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ovsub import __version__, video as mux
+from ovsub import __version__
 from ovsub.errors import MediaError, NoAudioStreamError
+from ovsub.languages import LANGUAGES, language_name
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
 from ovsub.web import runner
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
@@ -178,7 +179,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     def config() -> ServerConfig:
         """What the page needs to build its form."""
         languages = sorted(
-            {code: name for code, (_, name) in mux.LANGUAGES.items() if code != "jw"}.items(), key=lambda kv: kv[1]
+            {code: name for code, (_, name) in LANGUAGES.items() if code != "jw"}.items(), key=lambda kv: kv[1]
         )
         return ServerConfig(
             version=__version__,
@@ -353,7 +354,7 @@ def _job_request(options: JobOptions, settings: WebSettings) -> runner.JobReques
         raise HTTPException(422, f"model must be one of {', '.join(settings.models)}, not {model!r}")
     spoken = (options.language or "auto").strip().lower()
     language = None if spoken == "auto" else spoken
-    if language is not None and language not in mux.LANGUAGES:
+    if language is not None and language not in LANGUAGES:
         raise HTTPException(422, f"language must be 'auto' or an ISO 639-1 code such as 'en', not {language!r}")
     tasks = ("transcribe", "translate") if options.task == "both" else (options.task,)
     if _english_only(model):
@@ -441,7 +442,7 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
     results = []
     for r in job.results:
         kind_word = "translation" if r.task == "translate" else "transcription"
-        label = f"{mux.language_name(r.language)} ({kind_word})" if r.language else kind_word.capitalize()
+        label = f"{language_name(r.language)} ({kind_word})" if r.language else kind_word.capitalize()
         files = {fmt: f"{base}/subtitles/{r.task}.{fmt}" for fmt in r.files}
         results.append(ResultOut(task=r.task, language=r.language, label=label, cues=r.cues, files=files))
     return JobOut(

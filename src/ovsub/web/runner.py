@@ -15,10 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ovsub.audio import media
-from ovsub import video as mux, pipeline
+from ovsub import pipeline
 from ovsub.download import CONTAINER_EXTENSIONS
 from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
+from ovsub.languages import language_name
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
+from ovsub.video import SubtitleTrack, embed
 
 log = logging.getLogger("ovsub")
 
@@ -149,19 +151,19 @@ def transcribe_all(source: Path, request: JobRequest, report: Reporter, share: f
 
 def embed_tracks(source: Path, results: list[TaskResult]) -> Path | None:
     """The video again with every task's subtitles as soft tracks, or None when no task found speech."""
-    tracks: list[mux.SubtitleTrack] = []
+    tracks: list[SubtitleTrack] = []
     for result in results:
         if not result.cues:
             continue
         language = result.language or "und"
         kind = "translation" if result.task == "translate" else "transcription"
-        title = f"{mux.language_name(language)} ({kind})" if result.language else kind
+        title = f"{language_name(language)} ({kind})" if result.language else kind
         srt = source.parent / result.files["srt"]
-        tracks.append(mux.SubtitleTrack(path=srt, language=language, title=title, default=not tracks))
+        tracks.append(SubtitleTrack(path=srt, language=language, title=title, default=not tracks))
     if not tracks:
         return None
     ext = source.suffix if source.suffix in (".mp4", ".webm", ".mkv") else ".mkv"
-    return mux.embed(source, tracks, source.parent / f"subtitled{ext}")
+    return embed(source, tracks, source.parent / f"subtitled{ext}")
 
 
 def describe_failure(error: BaseException, job_dir: Path, name: str) -> str:
