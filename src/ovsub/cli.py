@@ -253,15 +253,14 @@ def _video_outputs(
 ) -> list[Path]:
     """The video again with soft subtitle tracks (--embed) and/or subtitles drawn on it (--burn)."""
     from ovsub import pipeline
-    from ovsub.languages import language_name
+    from ovsub.languages import track_title
     from ovsub.video import SubtitleTrack, burn, embed
 
     tracks = []
     for i, subs in enumerate(results):
         srt = subs.outputs.get("srt") or pipeline.write_outputs(subs, source, ["srt"], out_dir, f"{subs.task}{i}")["srt"]
-        kind = "translation" if subs.task == "translate" else "transcription"
         language = subs.language or "und"
-        title = f"{language_name(language)} ({kind})" if language != "und" else kind
+        title = track_title(subs.language, subs.task)
         tracks.append(SubtitleTrack(path=Path(srt), language=language, title=title, default=i == 0))
 
     def target(suffix: str) -> Path:

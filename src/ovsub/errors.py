@@ -43,5 +43,12 @@ class OutputError(OvsubError):
     """A result could not be written."""
 
 
+class OptionError(OvsubError, ValueError):
+    """An option value is refused; the message names the value and gives an example of a good one.
+
+    A ValueError too, so code that catches bad arguments that way keeps working.
+    """
+
+
 class MissingDependencyError(OvsubError):
     """An optional dependency is needed for this feature; the message names the install command."""

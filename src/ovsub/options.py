@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ovsub.languages import normalize
+
 TASKS = ("transcribe", "translate")
 PRECISIONS = ("int8", "fp16", "fp32")
 DECODERS = ("auto", "ovsub", "genai")
@@ -41,7 +43,7 @@ class TranscribeOptions:
     """How to decode speech into text."""
 
     task: str = "transcribe"  # transcribe in the spoken language, or translate to English
-    language: str | None = None  # ISO 639-1 code to force; None detects it
+    language: str | None = None  # ISO 639-1 code to force ('DE', 'deu', 'de-AT' become 'de'); None detects it
     beam_size: int = 5  # beams for beam search; 1 is greedy
     word_timestamps: bool = True  # per-word timing (needed for good cue splitting)
     vad: bool = True  # skip non-speech with voice activity detection before decoding
@@ -53,8 +55,8 @@ class TranscribeOptions:
             raise ValueError(f"task must be 'transcribe' or 'translate', not {self.task!r}")
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be 1 or more, not {self.beam_size}")
-        if self.language is not None and not (2 <= len(self.language) <= 3 and self.language.isalpha()):
-            raise ValueError(f"language must be an ISO 639-1 code such as 'en' or 'de', not {self.language!r}")
+        if self.language is not None:
+            object.__setattr__(self, "language", normalize(self.language))  # 'EN', 'deu', 'de-AT' -> 'de'
         if not 1 <= self.max_new_tokens <= 440:
             raise ValueError(f"max_new_tokens must be between 1 and 440, not {self.max_new_tokens}")
 

@@ -36,6 +36,7 @@ import av.container
 import numpy as np
 
 from ovsub.errors import EmptyAudioError, InputNotFoundError, MediaError, NoAudioStreamError, NotMediaError
+from ovsub.languages import UNDETERMINED_LANGUAGES, codes_for
 
 logger = logging.getLogger("ovsub")
 
@@ -53,25 +54,6 @@ PREALLOC_UNKNOWN_S = 60.0  # seconds to preallocate when the file does not say h
 GROWTH_FACTOR = 1.5  # how much a full buffer grows when the estimate was short
 AV_TIME_BASE = 1_000_000  # FFmpeg's container-level time unit: microseconds
 TEXT_FORMATS = frozenset({"tty"})  # FFmpeg demuxers that "read" plain text (as ANSI art); not media for us
-
-# ISO 639-1 code -> its ISO 639-2 forms (terminological first, then bibliographic where it differs).
-# Files carry either form (Matroska usually the bibliographic 'ger', MP4 often 'deu'), users type either;
-# this covers the languages met most often. A code not listed here still matches itself exactly.
-ISO_639: dict[str, tuple[str, ...]] = {
-    "af": ("afr",), "ar": ("ara",), "bg": ("bul",), "bn": ("ben",), "bo": ("bod", "tib"),
-    "ca": ("cat",), "cs": ("ces", "cze"), "cy": ("cym", "wel"), "da": ("dan",), "de": ("deu", "ger"),
-    "el": ("ell", "gre"), "en": ("eng",), "es": ("spa",), "et": ("est",), "eu": ("eus", "baq"),
-    "fa": ("fas", "per"), "fi": ("fin",), "fr": ("fra", "fre"), "ga": ("gle",), "gl": ("glg",),
-    "he": ("heb",), "hi": ("hin",), "hr": ("hrv",), "hu": ("hun",), "hy": ("hye", "arm"),
-    "id": ("ind",), "is": ("isl", "ice"), "it": ("ita",), "ja": ("jpn",), "ka": ("kat", "geo"),
-    "ko": ("kor",), "lt": ("lit",), "lv": ("lav",), "mk": ("mkd", "mac"), "ms": ("msa", "may"),
-    "my": ("mya", "bur"), "nl": ("nld", "dut"), "no": ("nor", "nob", "nno"), "pl": ("pol",),
-    "pt": ("por",), "ro": ("ron", "rum"), "ru": ("rus",), "sk": ("slk", "slo"), "sl": ("slv",),
-    "sq": ("sqi", "alb"), "sr": ("srp",), "sv": ("swe",), "sw": ("swa",), "ta": ("tam",),
-    "th": ("tha",), "tl": ("tgl",), "tr": ("tur",), "uk": ("ukr",), "ur": ("urd",), "vi": ("vie",),
-    "zh": ("zho", "chi"),
-}  # fmt: skip
-UNDETERMINED_LANGUAGES = frozenset({"und", "unk", "mis", "mul", "zxx", ""})  # ISO 639-2 "no language given"
 
 _MKV_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")  # Matroska's per-track DURATION tag
 
@@ -159,8 +141,8 @@ def select_audio_stream(info: MediaInfo, stream: int | str | None = None) -> Aud
             f"{info.path}: has no audio track {stream}; {_listing(tracks)}. "
             f"Choose a number from 0 to {len(tracks) - 1}, or a language"
         )
-    wanted = _language_codes(stream)
-    matches = [t for t in tracks if t.language is not None and _language_codes(t.language) & wanted]
+    wanted = codes_for(stream)
+    matches = [t for t in tracks if t.language is not None and codes_for(t.language) & wanted]
     if matches:
         return next((t for t in matches if t.default), matches[0])
     raise NoAudioStreamError(
@@ -331,17 +313,6 @@ def _stream_duration_s(stream: av.audio.stream.AudioStream) -> float | None:
 def _language_tag(raw: str | None) -> str | None:
     tag = (raw or "").strip()
     return None if tag.lower() in UNDETERMINED_LANGUAGES else tag
-
-
-def _language_codes(tag: str) -> frozenset[str]:
-    """Every code that names the same language as ``tag``: 'de', 'deu', 'ger', 'de-AT' -> {de, deu, ger}."""
-    code = re.split(r"[-_]", tag.strip().lower(), maxsplit=1)[0]
-    if code in ISO_639:
-        return frozenset((code, *ISO_639[code]))
-    for short, long_forms in ISO_639.items():
-        if code in long_forms:
-            return frozenset((short, *long_forms))
-    return frozenset((code,))
 
 
 def _listing(tracks: tuple[AudioStreamInfo, ...]) -> str:

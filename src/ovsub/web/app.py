@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ovsub import __version__
-from ovsub.errors import MediaError, NoAudioStreamError
-from ovsub.languages import LANGUAGES, language_name
+from ovsub.errors import MediaError, NoAudioStreamError, OptionError
+from ovsub.languages import LANGUAGES, normalize, track_title
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
 from ovsub.web import runner
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
@@ -352,10 +352,11 @@ def _job_request(options: JobOptions, settings: WebSettings) -> runner.JobReques
     model = options.model or settings.default_model
     if model not in settings.models:
         raise HTTPException(422, f"model must be one of {', '.join(settings.models)}, not {model!r}")
-    spoken = (options.language or "auto").strip().lower()
-    language = None if spoken == "auto" else spoken
-    if language is not None and language not in LANGUAGES:
-        raise HTTPException(422, f"language must be 'auto' or an ISO 639-1 code such as 'en', not {language!r}")
+    spoken = (options.language or "auto").strip()
+    try:
+        language = None if spoken.lower() == "auto" else normalize(spoken)
+    except OptionError as e:
+        raise HTTPException(422, f"{e}; or 'auto' to detect it") from e
     tasks = ("transcribe", "translate") if options.task == "both" else (options.task,)
     if _english_only(model):
         if "translate" in tasks:
@@ -441,8 +442,8 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
                          duration_s=job.media.duration_s)  # fmt: skip
     results = []
     for r in job.results:
-        kind_word = "translation" if r.task == "translate" else "transcription"
-        label = f"{language_name(r.language)} ({kind_word})" if r.language else kind_word.capitalize()
+        title = track_title(r.language, r.task)
+        label = title[:1].upper() + title[1:]  # "German (transcription)", or "Transcription" with no language
         files = {fmt: f"{base}/subtitles/{r.task}.{fmt}" for fmt in r.files}
         results.append(ResultOut(task=r.task, language=r.language, label=label, cues=r.cues, files=files))
     return JobOut(

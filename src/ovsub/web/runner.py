@@ -18,7 +18,7 @@ from ovsub.audio import media
 from ovsub import pipeline
 from ovsub.download import CONTAINER_EXTENSIONS
 from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
-from ovsub.languages import language_name
+from ovsub.languages import track_title
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
 from ovsub.video import SubtitleTrack, embed
 
@@ -156,8 +156,7 @@ def embed_tracks(source: Path, results: list[TaskResult]) -> Path | None:
         if not result.cues:
             continue
         language = result.language or "und"
-        kind = "translation" if result.task == "translate" else "transcription"
-        title = f"{language_name(language)} ({kind})" if result.language else kind
+        title = track_title(result.language, result.task)
         srt = source.parent / result.files["srt"]
         tracks.append(SubtitleTrack(path=srt, language=language, title=title, default=not tracks))
     if not tracks:
