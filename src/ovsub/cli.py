@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ovsub import __version__
+from ovsub.audio.formats import MEDIA_EXTENSIONS
 from ovsub.errors import OvsubError
 from ovsub.options import DECODERS, PRECISIONS, TASKS, CueOptions, ModelOptions, TranscribeOptions
 
 log = logging.getLogger("ovsub")
 
 OUTPUT_FORMATS = ("srt", "vtt", "ass", "json", "txt")
-MEDIA_SUFFIXES = {  # what a folder given as input is searched for
-    ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
-    ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wma", ".aiff", ".aif",
-}  # fmt: skip
 PROGRESS_MIN_S = 10.0  # files shorter than this get no progress bar
 
 
@@ -122,7 +119,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     for item in inputs:
         path = Path(item)
         if "://" not in item and path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
             if not found:
                 log.warning("%s: no media files in this folder", item)
             out.extend(str(p) for p in found)

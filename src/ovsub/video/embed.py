@@ -13,6 +13,7 @@ from typing import Any
 
 import av
 
+from ovsub.audio.formats import WEBM_AUDIO_CODECS, WEBM_VIDEO_CODECS
 from ovsub.errors import InputNotFoundError, NotMediaError, OutputError
 from ovsub.fsutil import atomic_path
 from ovsub.languages import iso639_2, language_name
@@ -39,8 +40,6 @@ KEEP_AS_IS = {
 }
 # encoder used for a subtitle that must be converted, by container family
 TEXT_ENCODER = {"mp4": "mov_text", "mkv": "srt", "webm": "webvtt"}
-WEBM_VIDEO = frozenset({"vp8", "vp9", "av1"})
-WEBM_AUDIO = frozenset({"opus", "vorbis"})
 MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})  # audio an MP4 can carry as is
 
 
@@ -267,8 +266,8 @@ def _check_webm_codecs(video: Path, output: Path, streams: Sequence[StreamInfo])
     bad = [
         f"{s.kind} {s.codec}"
         for s in streams
-        if (s.kind == "video" and not s.attached_pic and s.codec not in WEBM_VIDEO)
-        or (s.kind == "audio" and s.codec not in WEBM_AUDIO)
+        if (s.kind == "video" and not s.attached_pic and s.codec not in WEBM_VIDEO_CODECS)
+        or (s.kind == "audio" and s.codec not in WEBM_AUDIO_CODECS)
     ]
     if bad:
         raise OutputError(
