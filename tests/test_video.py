@@ -19,6 +19,7 @@ import numpy as np
 import pysubs2
 import pytest
 
+from ovsub.audio.streams import probe
 from ovsub.errors import InputNotFoundError, OutputError
 from ovsub.languages import iso639_2, language_name
 from ovsub.video import (
@@ -32,7 +33,6 @@ from ovsub.video import (
     extract_frame,
     ffmpeg_exe,
     font_files,
-    probe,
     to_ass,
 )
 
@@ -470,7 +470,9 @@ def test_burn_follows_a_phone_videos_rotation(clip: Path, tmp_path: Path, srt_en
          "-c", "copy", str(rotated)],
         check=True,
     )  # fmt: skip
-    assert (probe(rotated)[0].width, probe(rotated)[0].height) == (240, 320)
+    shown = probe(rotated, geometry=True)
+    assert (shown.video_width, shown.video_height) == (240, 320)
+    assert (probe(rotated).video_width, probe(rotated).video_height) == (320, 240), "as coded"
     out = burn(rotated, srt_en, tmp_path / "portrait.burned.mp4", preset="ultrafast")
     picture = frame(out, 0.5, tmp_path)
     assert picture.shape == (320, 240, 3)

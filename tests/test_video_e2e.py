@@ -10,8 +10,8 @@ import av
 import pysubs2
 import pytest
 
+from ovsub.audio.streams import probe
 from ovsub.cli import main
-from ovsub.video import probe
 
 pytestmark = pytest.mark.model
 
@@ -44,7 +44,7 @@ def test_link_to_video_with_two_embedded_tracks_and_burn_in(served_video, tmp_pa
         assert [s.codec_context.name for s in container.streams.video] == ["h264"]
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]  # copied, not re-encoded
     burned = probe(out / "pydub_creative_common.burned.mp4")
-    assert any(s.kind == "video" for s in burned)
+    assert burned.has_video
 
 
 def test_every_audio_track_gets_its_own_subtitle_track(data_dir, tmp_path):

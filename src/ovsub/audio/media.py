@@ -35,6 +35,7 @@ import numpy as np
 from ovsub.audio.streams import (  # probing lives there; these names are part of this module's API too
     AudioStreamInfo,
     MediaInfo,
+    StreamInfo,
     existing_file,
     open_media,
     probe,
@@ -212,6 +213,7 @@ __all__ = [
     "SAMPLE_RATE",
     "AudioStreamInfo",
     "MediaInfo",
+    "StreamInfo",
     "iter_audio",
     "load_audio",
     "probe",

@@ -6,6 +6,7 @@ enough, and packets are read (never decoded) only when the header does not say h
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -52,6 +53,20 @@ class AudioStreamInfo:
 
 
 @dataclass(frozen=True)
+class StreamInfo:
+    """One stream of any kind: what embedding and burn-in map, copy or re-encode."""
+
+    index: int  # absolute stream number in the container (ffmpeg's 0:N)
+    kind: str  # video, audio, subtitle, attachment, data
+    codec: str | None  # FFmpeg's codec name ('h264', 'aac', 'mov_text'); None if unknown
+    title: str | None = None  # the track name players show (Matroska 'title', MP4 'name')
+    attached_pic: bool = False  # cover art rather than a moving picture
+    width: int = 0  # picture size in pixels, video only: as displayed if probed with geometry, else as coded
+    height: int = 0
+    sample_aspect: Fraction | None = None  # pixel shape for anamorphic video, None when square or unknown
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """What a media file holds, as far as subtitling cares."""
 
@@ -59,21 +74,42 @@ class MediaInfo:
     format: str  # FFmpeg's demuxer name, e.g. "matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"
     duration_s: float | None  # length of the whole file; None only if neither header nor packets tell
     audio_streams: tuple[AudioStreamInfo, ...]  # every audio track, in file order
-    has_video: bool  # a real picture track (cover art embedded in audio files does not count)
-    video_codec: str | None = None  # decoder name of the first video track, e.g. "h264"
-    video_width: int | None = None  # pixels
-    video_height: int | None = None  # pixels
+    streams: tuple[StreamInfo, ...] = ()  # every stream of every kind, in file order
+
+    @property
+    def picture(self) -> StreamInfo | None:
+        """The first video stream that is a moving picture (cover art in audio files does not count)."""
+        return next((s for s in self.streams if s.kind == "video" and not s.attached_pic), None)
+
+    @property
+    def has_video(self) -> bool:
+        return self.picture is not None
+
+    @property
+    def video_codec(self) -> str | None:  # the picture's codec, e.g. "h264"
+        return self.picture.codec if self.picture else None
+
+    @property
+    def video_width(self) -> int | None:  # pixels
+        return self.picture.width if self.picture else None
+
+    @property
+    def video_height(self) -> int | None:  # pixels
+        return self.picture.height if self.picture else None
 
 
-def probe(path: str | os.PathLike[str]) -> MediaInfo:
+def probe(path: str | os.PathLike[str], geometry: bool = False) -> MediaInfo:
     """Describe the streams and duration of a media file without decoding its audio.
 
     When the header gives no duration (WebM written by a browser's MediaRecorder, for one), the
-    packets are read, not decoded, to find where the last one ends.
+    packets are read, not decoded, to find where the last one ends. With ``geometry`` the first
+    video frame is decoded, so the picture's size is as displayed (a phone video's rotation applied).
     """
     media_path = existing_file(path)
     with open_media(media_path) as container:
         info = read_info(container, media_path)
+        if geometry:
+            info = _with_displayed_size(container, info)
         if info.duration_s is not None:
             return info
         logger.debug("%s: no duration in the header; reading packet timestamps", media_path)
@@ -168,10 +204,10 @@ def read_info(container: av.container.InputContainer, media_path: Path) -> Media
         )
         for position, s in enumerate(container.streams.audio)
     )
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    video = videos[0] if videos else None
+    streams = tuple(_stream_info(s) for s in container.streams)
+    has_video = any(s.kind == "video" and not s.attached_pic for s in streams)
     duration_s = _seconds(container.duration, None)
-    if duration_s is None and not videos and audio and all(t.duration_s is not None for t in audio):
+    if duration_s is None and not has_video and audio and all(t.duration_s is not None for t in audio):
         # Audio-only and every track knows its length (e.g. Matroska tags): that is the file's length.
         # With video the picture may run longer, so probe() reads packet timestamps instead.
         duration_s = max(t.start_s + (t.duration_s or 0.0) for t in audio)
@@ -180,11 +216,44 @@ def read_info(container: av.container.InputContainer, media_path: Path) -> Media
         format=container.format.name,
         duration_s=duration_s,
         audio_streams=audio,
-        has_video=video is not None,
-        video_codec=video.codec_context.name if video is not None and video.codec_context is not None else None,
-        video_width=video.codec_context.width if video is not None and video.codec_context is not None else None,
-        video_height=video.codec_context.height if video is not None and video.codec_context is not None else None,
+        streams=streams,
     )
+
+
+def _stream_info(stream: av.stream.Stream) -> StreamInfo:
+    codec = None
+    with contextlib.suppress(Exception):  # attachments and unknown codecs have no codec context
+        codec = stream.codec_context.name
+    title = stream.metadata.get("title") or stream.metadata.get("name") or None
+    attached = bool(stream.disposition & av.stream.Disposition.attached_pic)
+    if not isinstance(stream, av.video.stream.VideoStream):
+        return StreamInfo(stream.index, str(stream.type), codec, title, attached)
+    sar = stream.sample_aspect_ratio
+    return StreamInfo(
+        stream.index, "video", codec, title, attached,
+        width=int(stream.codec_context.width or 0),
+        height=int(stream.codec_context.height or 0),
+        sample_aspect=Fraction(sar) if sar is not None and sar > 0 and sar != 1 else None,
+    )  # fmt: skip
+
+
+def _with_displayed_size(container: av.container.InputContainer, info: MediaInfo) -> MediaInfo:
+    """The picture's size as shown: its first frame decoded (then back to the start), turned as the file says."""
+    picture = info.picture
+    if picture is None:
+        return info
+    width, height, rotation = picture.width, picture.height, 0
+    with contextlib.suppress(Exception):  # a picture that will not decode keeps its coded size
+        frame = next(container.decode(container.streams[picture.index]))
+        if isinstance(frame, av.VideoFrame):
+            width, height = frame.width, frame.height
+            rotation = int(getattr(frame, "rotation", 0) or 0)  # a phone video's display matrix
+        container.seek(0)
+    sar = picture.sample_aspect
+    if rotation % 180:
+        width, height, sar = height, width, (1 / sar if sar else sar)
+    shown = replace(picture, width=width, height=height, sample_aspect=sar)
+    return replace(info, streams=tuple(shown if s is picture else s for s in info.streams))
 
 
 def _with_scanned_durations(container: av.container.InputContainer, info: MediaInfo) -> MediaInfo:

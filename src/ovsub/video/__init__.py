@@ -3,7 +3,8 @@
 Everything goes through the static ``ffmpeg`` binary that imageio-ffmpeg ships: it is the same on
 every machine (libass, libx264, fontconfig and HarfBuzz built in), needs no system FFmpeg, and
 runs as a subprocess with an argument list, so no shell ever sees a user's file name. That binary
-has no ffprobe, so streams are probed in-process with PyAV.
+has no ffprobe, so streams are probed in-process with PyAV, by the same ``ovsub.audio.streams.probe``
+that finds the audio tracks to transcribe.
 
 Two rules keep odd file names working (spaces, quotes, colons, commas, brackets, backslashes,
 non-ASCII): input and output paths are separate argv entries prefixed with ``file:`` (never parsed
@@ -23,7 +24,7 @@ one warning.
 from __future__ import annotations
 
 from ovsub.video.burn import PRESETS, BurnStyle, burn, to_ass
-from ovsub.video.embed import EMBED_SUFFIXES, StreamInfo, SubtitleTrack, default_output, embed, probe
+from ovsub.video.embed import EMBED_SUFFIXES, SubtitleTrack, default_output, embed
 from ovsub.video.ffmpeg import extract_frame, ffmpeg_exe, run_ffmpeg
 from ovsub.video.fonts import FONT_SUFFIXES, FONTS_HINT, font_dirs, font_files
 
@@ -34,7 +35,6 @@ __all__ = [
     "PRESETS",
     "BurnStyle",
     "SubtitleTrack",
-    "StreamInfo",
     "burn",
     "default_output",
     "embed",
@@ -42,7 +42,6 @@ __all__ = [
     "ffmpeg_exe",
     "font_dirs",
     "font_files",
-    "probe",
     "run_ffmpeg",
     "to_ass",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pysubs2
 
+from ovsub.audio.streams import probe
 from ovsub.errors import MediaError, OutputError
 from ovsub.fsutil import atomic_path
 from ovsub.video.embed import (
@@ -23,7 +24,6 @@ from ovsub.video.embed import (
     check_not_input,
     check_subtitle_file,
     default_output,
-    probe,
 )
 from ovsub.video.ffmpeg import ff_path, run_ffmpeg
 from ovsub.video.fonts import FONT_SIZE_FACTORS, font_dirs, fontconfig_file, guess_family, report_missing_glyphs
@@ -195,17 +195,16 @@ def burn(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
     check_not_input(video, output)
-    streams = probe(video)
-    pictures = [s for s in streams if s.kind == "video" and not s.attached_pic]
-    if not pictures or not pictures[0].width:
+    info = probe(video, geometry=True)
+    picture = info.picture
+    if picture is None or not picture.width:
         raise MediaError(f"{video}: has no video stream to burn subtitles into")
-    picture = pictures[0]
     ass_text = to_ass(subtitles, picture.width, picture.height, style, language, picture.sample_aspect)
 
     args = ["-i", ff_path(video), "-map", f"0:{picture.index}", "-vf", "ass=subs.ass"]
     args += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
     is_mp4 = output.suffix.lower() in MP4_LIKE
-    for n, s in enumerate(s for s in streams if s.kind == "audio"):
+    for n, s in enumerate(s for s in info.streams if s.kind == "audio"):
         args += ["-map", f"0:{s.index}"]
         if is_mp4 and s.codec not in MP4_AUDIO:
             log.info("%s: audio %s cannot go into %s as is; encoding it as AAC", video, s.codec, output.suffix)

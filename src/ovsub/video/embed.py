@@ -7,14 +7,11 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
-
-import av
 
 from ovsub.audio.formats import WEBM_AUDIO_CODECS, WEBM_VIDEO_CODECS
-from ovsub.errors import InputNotFoundError, NotMediaError, OutputError
+from ovsub.audio.streams import StreamInfo, probe
+from ovsub.errors import InputNotFoundError, OutputError
 from ovsub.fsutil import atomic_path
 from ovsub.languages import iso639_2, language_name
 from ovsub.video.ffmpeg import ff_path, run_ffmpeg
@@ -77,76 +74,6 @@ class SubtitleTrack:
         return self.title if self.title else language_name(self.language)
 
 
-# --- probing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """What embed() and burn() need to know about one stream of the input."""
-
-    index: int  # the stream's index in the input (ffmpeg's 0:N)
-    kind: str  # video, audio, subtitle, attachment, data
-    codec: str | None  # codec name as FFmpeg spells it ('h264', 'aac', 'mov_text'), None if unknown
-    width: int = 0  # picture size as displayed (rotation applied), video only
-    height: int = 0
-    sample_aspect: Fraction | None = None  # pixel shape for anamorphic video, None when square or unknown
-    attached_pic: bool = False  # cover art rather than a moving picture
-    title: str | None = None  # the track name players show (Matroska 'title', MP4 'name')
-
-
-def probe(path: str | os.PathLike[str], geometry: bool = True) -> tuple[StreamInfo, ...]:
-    """List the streams of a media file with PyAV (the bundled ffmpeg has no ffprobe).
-
-    With ``geometry`` the first video frame is decoded, so width and height are as displayed.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such file")
-    try:
-        container = av.open(str(path), metadata_errors="replace")
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise NotMediaError(f"{path}: not a media file FFmpeg can read ({e})") from e
-    with container:
-        infos = []
-        first_video = True
-        for stream in container.streams:
-            codec: str | None = None
-            with contextlib.suppress(Exception):  # attachments and unknown codecs have no codec context
-                codec = stream.codec_context.name
-            disposition = int(getattr(stream, "disposition", 0) or 0)
-            attached = bool(disposition & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
-            if stream.type == "video":
-                decode = geometry and first_video and not attached
-                width, height, sar = _picture_geometry(container, stream, decode=decode)
-                if not attached:
-                    first_video = False
-                infos.append(StreamInfo(stream.index, "video", codec, width, height, sar, attached))
-            else:
-                title = stream.metadata.get("title") or stream.metadata.get("name")
-                infos.append(StreamInfo(stream.index, str(stream.type), codec, title=title))
-    return tuple(infos)
-
-
-def _picture_geometry(container: Any, stream: Any, decode: bool) -> tuple[int, int, Fraction | None]:
-    """Width and height as shown (a phone video's rotation applied) and the pixel aspect ratio."""
-    ctx = stream.codec_context
-    width, height = int(ctx.width or 0), int(ctx.height or 0)
-    sar = stream.sample_aspect_ratio
-    rotation = 0
-    if decode:
-        with contextlib.suppress(Exception):
-            frame = next(container.decode(stream))
-            width, height = frame.width, frame.height
-            rotation = int(getattr(frame, "rotation", 0) or 0)
-            container.seek(0)
-    if rotation % 180:
-        width, height = height, width
-        sar = 1 / sar if sar else sar
-    if sar is not None and (sar == 1 or sar <= 0):
-        sar = None
-    return width, height, (Fraction(sar) if sar else None)
-
-
 # --- embed -------------------------------------------------------------------------------------
 
 
@@ -200,7 +127,7 @@ def embed(
     check_not_input(video, output)
     for track in tracks:
         check_subtitle_file(track.path)
-    streams = probe(video, geometry=False)
+    streams = probe(video).streams
     if family == "webm":
         _check_webm_codecs(video, output, streams)
 
