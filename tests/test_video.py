@@ -35,6 +35,7 @@ from ovsub.video import (
     font_files,
     to_ass,
 )
+from ovsub.writers import ass as ass_writer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, never copied in
 SPEECH_MP4 = DATA / "video" / "pydub_creative_common.mp4"  # H.264 640x480 + AAC, 2.3 s
@@ -399,6 +400,13 @@ def test_to_ass_keeps_an_ass_files_own_style_unless_given_one(tmp_path: Path) ->
     assert pysubs2.SSAFile.from_string(to_ass(ass, 640, 480)).styles["Default"].fontname == "Authored Font"
     restyled = pysubs2.SSAFile.from_string(to_ass(ass, 640, 480, BurnStyle()))
     assert restyled.styles["Default"].fontname == "Noto Sans" and restyled.styles["Default"].fontsize == 29
+
+
+def test_to_ass_starts_from_the_ass_writers_style(srt_en: Path) -> None:
+    """One styler: burn-in is writers.ass.DEFAULT_STYLE with BurnStyle's sizes and colours (karaoke grey kept)."""
+    burned = pysubs2.SSAFile.from_string(to_ass(srt_en, 640, 480)).styles["Default"]
+    assert burned.secondarycolor == ass_writer.DEFAULT_STYLE.secondarycolor
+    assert burned.fontname == "Noto Sans" and ass_writer.DEFAULT_STYLE.fontname == "Arial"
 
 
 # --- burn: real encodes ------------------------------------------------------------------------

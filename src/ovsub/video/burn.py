@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ovsub.video.embed import (
 )
 from ovsub.video.ffmpeg import ff_path, run_ffmpeg
 from ovsub.video.fonts import FONT_SIZE_FACTORS, font_dirs, fontconfig_file, guess_family, report_missing_glyphs
+from ovsub.writers import ass
 
 log = logging.getLogger("ovsub")
 
@@ -113,15 +114,20 @@ def to_ass(
     """
     path = Path(subtitle_path)
     subs = _load_subtitles(path)
-    is_ass = path.suffix.lower() in (".ass", ".ssa")
-    if is_ass and style is None:
+    if path.suffix.lower() in (".ass", ".ssa") and style is None:
         return subs.to_string("ass")
     style = style or BurnStyle()
-    text = " ".join(e.plaintext for e in subs.events)
-    family = style.font_name or guess_family(text, language)
+    family = style.font_name or guess_family(" ".join(e.plaintext for e in subs.events), language)
+    ass.restyle(subs, _look(style, family, width, height, sample_aspect), width, height)
+    return subs.to_string("ass")
+
+
+def _look(style: BurnStyle, family: str, width: int, height: int, sample_aspect: Fraction | None) -> pysubs2.SSAStyle:
+    """ovsub's ASS style (writers.ass.DEFAULT_STYLE) with ``style``'s choices, in pixels of the picture."""
     font_px = style.font_size_px or max(10, round(style.font_size_ratio * min(width, height)))
     outline_px = max(1.0, style.outline_ratio * font_px) if style.outline_ratio else 0.0
-    look = pysubs2.SSAStyle(
+    return replace(
+        ass.DEFAULT_STYLE,
         fontname=family,
         fontsize=round(font_px * FONT_SIZE_FACTORS.get(family, 1.0)),
         bold=style.bold,
@@ -137,18 +143,6 @@ def to_ass(
         marginv=round(style.margin_ratio * height),
         scalex=round(100 / float(sample_aspect), 2) if sample_aspect else 100.0,
     )
-    if is_ass:
-        for name in list(subs.styles):
-            subs.styles[name] = look.copy()
-    else:
-        subs.styles = {"Default": look}
-        for event in subs.events:
-            event.style = "Default"
-    subs.info["PlayResX"] = str(width)
-    subs.info["PlayResY"] = str(height)
-    subs.info["ScaledBorderAndShadow"] = "yes"
-    subs.info["WrapStyle"] = "0"  # lines too wide for the picture wrap into lines of similar length
-    return subs.to_string("ass")
 
 
 @contextlib.contextmanager
