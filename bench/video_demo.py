@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 
 from ovsub.cli import main as ovsub_main
+from ovsub.languages import track_title
 from ovsub.video import SubtitleTrack, embed, extract_frame, ffmpeg_exe
 
 
@@ -69,8 +70,8 @@ def main() -> None:
         for line in streams(out / name):
             print("  " + line)
     tracks = [
-        SubtitleTrack(out / "lecture.srt", "en", "English (transcription)", True),
-        SubtitleTrack(out / "lecture.en.srt", "en", "English (translation)"),
+        SubtitleTrack(out / "lecture.srt", "en", track_title("en", "transcribe"), True),
+        SubtitleTrack(out / "lecture.en.srt", "en", track_title("en", "translate")),
     ]
     times = []
     for _ in range(3):
