@@ -5,7 +5,7 @@
 Builds a 90 s MP4 (a test pattern under the shared 89 s LibriSpeech file), serves it from a local HTTP
 server on 127.0.0.1, runs `ovsub transcribe URL --task transcribe,translate --embed --burn`, prints the
 streams of the result (what ffprobe would show; the bundled ffmpeg has no ffprobe, so PyAV reads them),
-times `mux.embed` alone against the transcription, and OCRs a burned frame with tesseract if installed.
+times `ovsub.video.embed` alone against the transcription, and OCRs a burned frame with tesseract if installed.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from pathlib import Path
 
 import av
 
-from ovsub import video as mux
 from ovsub.cli import main as ovsub_main
+from ovsub.languages import track_title
+from ovsub.video import SubtitleTrack, embed, extract_frame, ffmpeg_exe
 
 
 def build_clip(audio: Path, out: Path) -> None:
     subprocess.run(
-        [mux.ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25",
+        [ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25",
          "-i", str(audio), "-shortest", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-c:a", "aac",
          "-b:a", "96k", "-movflags", "+faststart", str(out)],
         check=True,
@@ -69,16 +70,16 @@ def main() -> None:
         for line in streams(out / name):
             print("  " + line)
     tracks = [
-        mux.SubtitleTrack(out / "lecture.srt", "en", "English (transcription)", True),
-        mux.SubtitleTrack(out / "lecture.en.srt", "en", "English (translation)"),
+        SubtitleTrack(out / "lecture.srt", "en", track_title("en", "transcribe"), True),
+        SubtitleTrack(out / "lecture.en.srt", "en", track_title("en", "translate")),
     ]
     times = []
     for _ in range(3):
         t = time.monotonic()
-        mux.embed(clip, tracks, work / "embed-timing.mp4")
+        embed(clip, tracks, work / "embed-timing.mp4")
         times.append(time.monotonic() - t)
-    print(f"\nmux.embed alone on the 90 s clip: median {sorted(times)[1]:.2f} s of the {total_s:.1f} s run")
-    frame = mux.extract_frame(out / "lecture.burned.mp4", 2.0, work / "burned-frame.png")
+    print(f"\novsub.video.embed alone on the 90 s clip: median {sorted(times)[1]:.2f} s of the {total_s:.1f} s run")
+    frame = extract_frame(out / "lecture.burned.mp4", 2.0, work / "burned-frame.png")
     print(f"burned frame at 2.0 s: {frame}")
     if shutil.which("tesseract"):
         ocr = subprocess.run(["tesseract", str(frame), "-", "--psm", "6"], capture_output=True, text=True)

@@ -173,6 +173,12 @@ def test_probe_describes_tracks_and_video(data_dir: Path) -> None:
     assert all(t.codec == "opus" and t.channels == 1 and t.sample_rate == 48000 for t in info.audio_streams)
     assert info.audio_streams[1].title == "German (leopard test_de)"
     assert info.audio_streams[1].duration_s == pytest.approx(5.264, abs=0.01)
+    # every stream, of every kind, for embedding and burn-in
+    assert [(s.index, s.kind, s.codec) for s in info.streams] == [(0, "video", "h264")] + [
+        (n, "audio", "opus") for n in (1, 2, 3)
+    ]
+    assert info.picture == info.streams[0] and info.streams[2].title == "German (leopard test_de)"
+    assert probe(data_dir / MULTI_TRACK, geometry=True).picture == info.picture, "square pixels, no rotation"
 
 
 def test_probe_audio_only_and_multichannel(data_dir: Path) -> None:

@@ -10,7 +10,7 @@ import av
 import pysubs2
 import pytest
 
-from ovsub import video as mux
+from ovsub.audio.streams import probe
 from ovsub.cli import main
 
 pytestmark = pytest.mark.model
@@ -43,8 +43,8 @@ def test_link_to_video_with_two_embedded_tracks_and_burn_in(served_video, tmp_pa
         assert {s.metadata.get("language") for s in subs} == {"eng"}
         assert [s.codec_context.name for s in container.streams.video] == ["h264"]
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]  # copied, not re-encoded
-    burned = mux.probe(out / "pydub_creative_common.burned.mp4")
-    assert any(s.kind == "video" for s in burned)
+    burned = probe(out / "pydub_creative_common.burned.mp4")
+    assert burned.has_video
 
 
 def test_every_audio_track_gets_its_own_subtitle_track(data_dir, tmp_path):

@@ -27,7 +27,7 @@ pytest.importorskip("python_multipart", reason="the web app needs: pip install '
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from ovsub import video as mux  # noqa: E402
+from ovsub.audio.streams import probe  # noqa: E402
 from ovsub.web import WebSettings, create_app, serve  # noqa: E402
 from ovsub.web.security import UrlRefused, check_url, display_name  # noqa: E402
 
@@ -266,7 +266,7 @@ def test_video_with_embedded_tracks(client: TestClient, video_job: dict, tmp_pat
     assert 'filename="passwd.subtitled.mp4"' in response.headers["content-disposition"]
     saved = tmp_path / "subtitled.mp4"
     saved.write_bytes(response.content)
-    subtitle_streams = [s for s in mux.probe(saved, geometry=False) if s.kind == "subtitle"]
+    subtitle_streams = [s for s in probe(saved).streams if s.kind == "subtitle"]
     assert [s.codec for s in subtitle_streams] == ["mov_text", "mov_text"]
     assert [s.title for s in subtitle_streams] == ["English (transcription)", "English (translation)"]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ovsub import __version__
+from ovsub.audio.formats import MEDIA_EXTENSIONS
 from ovsub.errors import OvsubError
 from ovsub.options import (
     PRECISIONS,
@@ -154,14 +155,14 @@ def job_from_args(args: argparse.Namespace) -> JobOptions:
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
     """Files as given, folders expanded to the media files inside them, links kept."""
-    from ovsub.audio.media import MEDIA_SUFFIXES
+    from ovsub.audio.formats import MEDIA_EXTENSIONS
     from ovsub.download import is_url
 
     out: list[str] = []
     for item in inputs:
         path = Path(item)
         if not is_url(item) and path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
             if not found:
                 log.warning("%s: no media files in this folder", item)
             out.extend(str(p) for p in found)

@@ -11,10 +11,6 @@ class OvsubError(Exception):
     """Base class for all errors ovsub reports to users."""
 
 
-class OptionError(OvsubError, ValueError):
-    """An option value is refused (out of bounds, unknown, or not something this model can do)."""
-
-
 class MediaError(OvsubError):
     """The input could not be read as audio."""
 
@@ -45,6 +41,13 @@ class DownloadError(OvsubError):
 
 class OutputError(OvsubError):
     """A result could not be written."""
+
+
+class OptionError(OvsubError, ValueError):
+    """An option value is refused; the message names the value and gives an example of a good one.
+
+    A ValueError too, so code that catches bad arguments that way keeps working.
+    """
 
 
 class MissingDependencyError(OvsubError):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ovsub import pipeline
 from ovsub.audio import media
-from ovsub.download import CONTAINER_EXTENSIONS
+from ovsub.audio.formats import CONTAINER_EXTENSIONS, CONTENT_TYPES, WEBM_AUDIO_CODECS, WEBM_VIDEO_CODECS
 from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
 from ovsub.options import JobOptions
 from ovsub.writers import FORMATS
@@ -25,14 +25,6 @@ log = logging.getLogger("ovsub")
 
 SUBTITLE_FORMATS = ("srt", "vtt", "ttml", "json")  # written for every task; the page plays the VTT
 MEDIA_STEM = "media"  # the input's name on disk, whatever the client called it
-WEBM_VIDEO_CODECS = frozenset({"vp8", "vp9", "av1"})  # a Matroska file with these is served as WebM
-CONTENT_TYPES = {  # extension -> Content-Type a browser plays it as
-    ".mp4": "video/mp4", ".m4a": "audio/mp4", ".webm": "video/webm", ".weba": "audio/webm",
-    ".mkv": "video/x-matroska", ".mka": "audio/x-matroska", ".flac": "audio/flac", ".mp3": "audio/mpeg",
-    ".wav": "audio/wav", ".ogg": "audio/ogg", ".aac": "audio/aac", ".avi": "video/x-msvideo",
-    ".ts": "video/mp2t", ".wmv": "video/x-ms-wmv", ".mpg": "video/mpeg", ".aiff": "audio/aiff",
-    ".flv": "video/x-flv",
-}  # fmt: skip
 
 
 class JobCancelled(Exception):
@@ -95,7 +87,7 @@ def _extension(info: media.MediaInfo) -> str:
     if ext == ".mkv":
         if info.has_video:
             return ".webm" if info.video_codec in WEBM_VIDEO_CODECS else ".mkv"
-        return ".weba" if {s.codec for s in info.audio_streams} <= {"opus", "vorbis"} else ".mka"
+        return ".weba" if {s.codec for s in info.audio_streams} <= WEBM_AUDIO_CODECS else ".mka"
     return ext
 
 

@@ -3,6 +3,9 @@
 The default style is meant to read well without editing: a sans font, white text with a black outline and a
 soft shadow, centred at the bottom, on a 1920x1080 canvas that players scale to the video. With
 ``karaoke=True`` each word gets a ``\\k`` tag, so it turns from grey to white as it is spoken.
+
+Burn-in (:mod:`ovsub.video.burn`) styles through :func:`restyle` too, starting from :data:`DEFAULT_STYLE`
+with its own sizes, measured on the picture itself rather than on this canvas.
 """
 
 from __future__ import annotations
@@ -45,16 +48,19 @@ def render(
     subs = ssafile(cues, lambda cue: _karaoke_text(cue) if karaoke else _text(cue))
     title = os.path.basename(info.source.rstrip("/\\")) if info and info.source else "ovsub"
     # ScriptType is filled in by pysubs2; listing it here keeps it near the top.
-    subs.info = {
-        "Title": title,
-        "ScriptType": "v4.00+",
-        "WrapStyle": "0",
-        "ScaledBorderAndShadow": "yes",
-        "PlayResX": str(PLAY_RES_X),
-        "PlayResY": str(PLAY_RES_Y),
-    }
-    subs.styles = {"Default": DEFAULT_STYLE.copy()}
+    subs.info = {"Title": title, "ScriptType": "v4.00+"}
+    restyle(subs, DEFAULT_STYLE)
     return subs.to_string("ass", header_notice=HEADER_NOTICE)
+
+
+def restyle(subs: pysubs2.SSAFile, look: pysubs2.SSAStyle, width: int = PLAY_RES_X, height: int = PLAY_RES_Y) -> None:
+    """Give every style of ``subs`` the look ``look``, measured on a ``width`` x ``height`` canvas.
+
+    A script without styles gets ``look`` as its Default. Lines too wide for the canvas wrap into
+    lines of similar length, and outlines and shadows scale with the canvas, as sizes do.
+    """
+    subs.styles = {name: look.copy() for name in subs.styles or ("Default",)}
+    subs.info.update(WrapStyle="0", ScaledBorderAndShadow="yes", PlayResX=str(width), PlayResY=str(height))
 
 
 def escape(text: str) -> str:

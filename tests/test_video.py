@@ -1,4 +1,4 @@
-"""mux.embed / mux.burn on real clips, checked the way ffprobe would (with PyAV) and by looking at pixels.
+"""embed / burn on real clips, checked the way ffprobe would (with PyAV) and by looking at pixels.
 
 Inputs come from shared/data (read-only) or are generated with ffmpeg into tmp folders; outputs go
 to tmp folders only. Encodes are kept tiny (the test machine has two shared cores).
@@ -19,9 +19,23 @@ import numpy as np
 import pysubs2
 import pytest
 
-from ovsub import video as mux
+from ovsub.audio.streams import probe
 from ovsub.errors import InputNotFoundError, OutputError
-from ovsub.video import BurnStyle, SubtitleTrack
+from ovsub.languages import iso639_2, language_name
+from ovsub.video import (
+    FONT_SUFFIXES,
+    FONTS_HINT,
+    BurnStyle,
+    SubtitleTrack,
+    burn,
+    default_output,
+    embed,
+    extract_frame,
+    ffmpeg_exe,
+    font_files,
+    to_ass,
+)
+from ovsub.writers import ass as ass_writer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, never copied in
 SPEECH_MP4 = DATA / "video" / "pydub_creative_common.mp4"  # H.264 640x480 + AAC, 2.3 s
@@ -121,13 +135,13 @@ def srt_events(path: Path) -> list[tuple[int, int, str]]:
 def assert_same_events(actual: Sequence[tuple[int, int, str]], expected: Sequence[tuple[int, int, str]]) -> None:
     assert [e[2] for e in actual] == [e[2] for e in expected]
     # ffmpeg may move a whole file by a few ms to keep timestamps non-negative (Opus pre-skip)
-    for (a0, a1, _), (e0, e1, _) in zip(actual, expected):
+    for (a0, a1, _), (e0, e1, _) in zip(actual, expected, strict=True):
         assert abs(a0 - e0) <= 10 and abs(a1 - e1) <= 10
 
 
 def frame(video: Path, t_s: float, tmp: Path) -> np.ndarray:
-    """The picture at t_s as an RGB array, through mux.extract_frame (a PNG) and PyAV."""
-    png = mux.extract_frame(video, t_s, tmp / f"{video.stem}-{t_s:.2f}.png")
+    """The picture at t_s as an RGB array, through extract_frame (a PNG) and PyAV."""
+    png = extract_frame(video, t_s, tmp / f"{video.stem}-{t_s:.2f}.png")
     with av.open(str(png)) as c:
         return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.int16)
 
@@ -141,7 +155,7 @@ def make_clip(path: Path, size: str = "320x240", seconds: float = 1.0, colour: s
     """A tiny real H.264 + AAC clip made by ffmpeg (flat colour, a tone)."""
     subprocess.run(
         [
-            mux.ffmpeg_exe(), "-nostdin", "-y", "-hide_banner", "-loglevel", "error",
+            ffmpeg_exe(), "-nostdin", "-y", "-hide_banner", "-loglevel", "error",
             "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=10:d={seconds}",
             "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
@@ -177,7 +191,7 @@ def srt_de(tmp_path: Path) -> Path:
 def test_embed_mp4_adds_a_tagged_mov_text_track_and_copies_the_rest(tmp_path: Path, srt_en: Path) -> None:
     before = sha256(SPEECH_MP4)
     out = tmp_path / "out" / "talk.subtitled.mp4"
-    result = mux.embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en", "English (transcription)")], out)
+    result = embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en", "English (transcription)")], out)
     assert result == out and out.is_file()
     assert sha256(SPEECH_MP4) == before, "the input must never change"
     assert no_leftovers(out.parent)
@@ -197,7 +211,7 @@ def test_embed_two_tracks_in_order_with_one_default(tmp_path: Path, srt_en: Path
         SubtitleTrack(srt_en, "en", "English (transcription)"),
         SubtitleTrack(srt_de, "de", "German (translation)"),
     ]
-    out = mux.embed(SPEECH_MP4, tracks, tmp_path / "two.mp4")
+    out = embed(SPEECH_MP4, tracks, tmp_path / "two.mp4")
     subs = [s for s in stream_table(out) if s["type"] == "subtitle"]
     assert [(s["codec"], s["language"], s["title"], s["default"]) for s in subs] == [
         ("mov_text", "eng", "English (transcription)", True),
@@ -208,7 +222,7 @@ def test_embed_two_tracks_in_order_with_one_default(tmp_path: Path, srt_en: Path
 
     # a track that asks to be the default is, and the first one then is not
     chosen = [SubtitleTrack(srt_en, "en"), SubtitleTrack(srt_de, "de", default=True)]
-    out2 = mux.embed(SPEECH_MP4, chosen, tmp_path / "two-b.mp4")
+    out2 = embed(SPEECH_MP4, chosen, tmp_path / "two-b.mp4")
     subs2 = [s for s in stream_table(out2) if s["type"] == "subtitle"]
     assert [(s["title"], s["default"]) for s in subs2] == [("English", False), ("German", True)]
 
@@ -217,7 +231,7 @@ def test_embed_mkv_keeps_every_audio_track_and_takes_srt_and_ass(tmp_path: Path,
     ass_de = tmp_path / "talk.de.ass"
     pysubs2.load(str(srt_de), encoding="utf-8").save(str(ass_de))
     before = sha256(MULTI_MKV)
-    out = mux.embed(
+    out = embed(
         MULTI_MKV,
         [SubtitleTrack(srt_en, "en", "English (transcription)"), SubtitleTrack(ass_de, "de", "German (translation)")],
         tmp_path / "multi.subtitled.mkv",
@@ -238,7 +252,7 @@ def test_embed_mkv_keeps_every_audio_track_and_takes_srt_and_ass(tmp_path: Path,
 
 
 def test_embed_webm_uses_webvtt(tmp_path: Path, srt_en: Path) -> None:
-    out = mux.embed(VP9_WEBM, [SubtitleTrack(srt_en, "en", "English (transcription)")], tmp_path / "clip.webm")
+    out = embed(VP9_WEBM, [SubtitleTrack(srt_en, "en", "English (transcription)")], tmp_path / "clip.webm")
     table = stream_table(out)
     assert [(s["type"], s["codec"]) for s in table] == [("video", "vp9"), ("audio", "opus"), ("subtitle", "webvtt")]
     assert table[2]["language"] == "eng" and table[2]["title"] == "English (transcription)"
@@ -247,8 +261,8 @@ def test_embed_webm_uses_webvtt(tmp_path: Path, srt_en: Path) -> None:
 
 
 def test_embed_keeps_existing_subtitles_but_not_their_default_flag(tmp_path: Path, srt_en: Path, srt_de: Path) -> None:
-    first = mux.embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en", "English (transcription)")], tmp_path / "a.mp4")
-    second = mux.embed(first, [SubtitleTrack(srt_de, "de", "German (translation)")], tmp_path / "b.mkv")
+    first = embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en", "English (transcription)")], tmp_path / "a.mp4")
+    second = embed(first, [SubtitleTrack(srt_de, "de", "German (translation)")], tmp_path / "b.mkv")
     subs = [s for s in stream_table(second) if s["type"] == "subtitle"]
     assert [(s["codec"], s["language"], s["title"], s["default"]) for s in subs] == [
         ("subrip", "eng", "English (transcription)", False),  # mov_text converted: Matroska cannot hold it
@@ -264,22 +278,22 @@ def test_embed_never_writes_over_its_input(tmp_path: Path, srt_en: Path) -> None
     for same in (video, tmp_path / "sub" / ".." / "talk.mp4"):
         (tmp_path / "sub").mkdir(exist_ok=True)
         with pytest.raises(OutputError, match="input"):
-            mux.embed(video, [SubtitleTrack(srt_en, "en")], same)
+            embed(video, [SubtitleTrack(srt_en, "en")], same)
     assert sha256(video) == before
 
 
 def test_embed_default_output_sits_next_to_the_input(tmp_path: Path, srt_en: Path) -> None:
     video = tmp_path / "talk.mp4"
     shutil.copyfile(SPEECH_MP4, video)
-    out = mux.embed(video, [SubtitleTrack(srt_en, "en")])
+    out = embed(video, [SubtitleTrack(srt_en, "en")])
     assert out == tmp_path / "talk.subtitled.mp4" and out.is_file()
-    assert mux.default_output("a/b/talk.mkv") == Path("a/b/talk.subtitled.mkv")
-    assert mux.default_output("talk.webm", "burned", ".mp4") == Path("talk.burned.mp4")
+    assert default_output("a/b/talk.mkv") == Path("a/b/talk.subtitled.mkv")
+    assert default_output("talk.webm", "burned", ".mp4") == Path("talk.burned.mp4")
 
 
 def test_embed_refuses_h264_into_webm_with_advice(tmp_path: Path, srt_en: Path) -> None:
     with pytest.raises(OutputError, match=r"WebM.*\.mkv"):
-        mux.embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en")], tmp_path / "x.webm")
+        embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en")], tmp_path / "x.webm")
     assert not list(tmp_path.glob("*.webm"))
 
 
@@ -288,7 +302,7 @@ def test_embed_failure_keeps_ffmpeg_stderr_and_leaves_nothing(tmp_path: Path) ->
     garbage.write_bytes(bytes(range(256)) * 8)
     out = tmp_path / "out.mp4"
     with pytest.raises(OutputError) as info:
-        mux.embed(SPEECH_MP4, [SubtitleTrack(garbage, "en")], out)
+        embed(SPEECH_MP4, [SubtitleTrack(garbage, "en")], out)
     message = str(info.value)
     assert str(out) in message and "ffmpeg failed" in message and "Invalid data" in message
     assert info.value.__cause__ is not None
@@ -297,15 +311,15 @@ def test_embed_failure_keeps_ffmpeg_stderr_and_leaves_nothing(tmp_path: Path) ->
 
 def test_embed_input_errors(tmp_path: Path, srt_en: Path) -> None:
     with pytest.raises(InputNotFoundError):
-        mux.embed(tmp_path / "missing.mp4", [SubtitleTrack(srt_en, "en")], tmp_path / "o.mp4")
+        embed(tmp_path / "missing.mp4", [SubtitleTrack(srt_en, "en")], tmp_path / "o.mp4")
     with pytest.raises(InputNotFoundError):
-        mux.embed(SPEECH_MP4, [SubtitleTrack(tmp_path / "missing.srt", "en")], tmp_path / "o.mp4")
+        embed(SPEECH_MP4, [SubtitleTrack(tmp_path / "missing.srt", "en")], tmp_path / "o.mp4")
     with pytest.raises(OutputError, match="empty"):
-        mux.embed(SPEECH_MP4, [SubtitleTrack(write(tmp_path / "e.srt", "\n"), "en")], tmp_path / "o.mp4")
+        embed(SPEECH_MP4, [SubtitleTrack(write(tmp_path / "e.srt", "\n"), "en")], tmp_path / "o.mp4")
     with pytest.raises(OutputError, match=r"\.avi"):
-        mux.embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en")], tmp_path / "o.avi")
+        embed(SPEECH_MP4, [SubtitleTrack(srt_en, "en")], tmp_path / "o.avi")
     with pytest.raises(ValueError):
-        mux.embed(SPEECH_MP4, [], tmp_path / "o.mp4")
+        embed(SPEECH_MP4, [], tmp_path / "o.mp4")
 
 
 def test_subtitle_track_and_language_codes() -> None:
@@ -315,13 +329,13 @@ def test_subtitle_track_and_language_codes() -> None:
         SubtitleTrack(Path("a.srt"), "english")
     with pytest.raises(ValueError, match=r"\.srt"):
         SubtitleTrack(Path("a.txt"), "en")
-    assert [mux.iso639_2(c) for c in ("en", "de", "fr", "zh", "ja", "jw", "pt-BR")] == [
+    assert [iso639_2(c) for c in ("en", "de", "fr", "zh", "ja", "jw", "pt-BR")] == [
         "eng", "deu", "fra", "zho", "jpn", "jav", "por",
     ]  # fmt: skip
-    assert [mux.iso639_2(c, bibliographic=True) for c in ("de", "fr", "zh", "nl", "ger", "deu")] == [
+    assert [iso639_2(c, bibliographic=True) for c in ("de", "fr", "zh", "nl", "ger", "deu")] == [
         "ger", "fre", "chi", "dut", "ger", "ger",
     ]  # fmt: skip
-    assert mux.language_name("deu") == "German" and mux.language_name("xx-unknown") == "xx-unknown"
+    assert language_name("deu") == "German" and language_name("xx-unknown") == "xx-unknown"
 
 
 def test_odd_file_names_round_trip_through_embed(tmp_path: Path) -> None:
@@ -330,7 +344,7 @@ def test_odd_file_names_round_trip_through_embed(tmp_path: Path) -> None:
     video = folder / ODD_NAME
     shutil.copyfile(SPEECH_MP4, video)
     subs = write(folder / "sous-titres \"x\", [1]: 'é' \\ 字.srt", SRT_EN)
-    out = mux.embed(video, [SubtitleTrack(subs, "fr", "Français : « test », [1]")])
+    out = embed(video, [SubtitleTrack(subs, "fr", "Français : « test », [1]")])
     assert out == folder / (Path(ODD_NAME).stem + ".subtitled.mp4") and out.is_file()
     sub = stream_table(out)[2]
     assert (sub["codec"], sub["language"], sub["title"]) == ("mov_text", "fra", "Français : « test », [1]")
@@ -342,7 +356,7 @@ def test_odd_file_names_round_trip_through_embed(tmp_path: Path) -> None:
 
 def test_to_ass_scales_the_style_with_the_picture(tmp_path: Path, srt_en: Path) -> None:
     for width, height in ((640, 480), (1920, 1080)):
-        subs = pysubs2.SSAFile.from_string(mux.to_ass(srt_en, width, height))
+        subs = pysubs2.SSAFile.from_string(to_ass(srt_en, width, height))
         style = subs.styles["Default"]
         assert (subs.info["PlayResX"], subs.info["PlayResY"]) == (str(width), str(height))
         assert style.fontsize == round(0.06 * height)
@@ -351,20 +365,20 @@ def test_to_ass_scales_the_style_with_the_picture(tmp_path: Path, srt_en: Path) 
         colour = style.primarycolor
         assert (colour.r, colour.g, colour.b, colour.a) == (255, 255, 255, 0)
         assert [e.plaintext for e in subs] == [e.plaintext for e in pysubs2.load(str(srt_en))]
-    outline = pysubs2.SSAFile.from_string(mux.to_ass(srt_en, 640, 480)).styles["Default"].outline
+    outline = pysubs2.SSAFile.from_string(to_ass(srt_en, 640, 480)).styles["Default"].outline
     assert outline == pytest.approx(0.075 * 29, abs=0.01)
 
 
 def test_to_ass_style_options(tmp_path: Path, srt_en: Path) -> None:
     style = BurnStyle(position="top", box=True, font_name="DejaVu Sans", font_size_px=30, primary_colour="#ffff00")
-    look = pysubs2.SSAFile.from_string(mux.to_ass(srt_en, 640, 480, style)).styles["Default"]
+    look = pysubs2.SSAFile.from_string(to_ass(srt_en, 640, 480, style)).styles["Default"]
     assert look.alignment == pysubs2.Alignment.TOP_CENTER and look.borderstyle == 3
     assert look.fontname == "DejaVu Sans" and look.fontsize == 30
     assert (look.primarycolor.r, look.primarycolor.g, look.primarycolor.b) == (255, 255, 0)
     assert look.outlinecolor.a == 255 - 0xB0  # the box colour, partly transparent
     # the font follows the language or the script when not named
     def font(path: Path, language: str | None = None) -> tuple[str, float]:
-        look = pysubs2.SSAFile.from_string(mux.to_ass(path, 640, 480, language=language)).styles["Default"]
+        look = pysubs2.SSAFile.from_string(to_ass(path, 640, 480, language=language)).styles["Default"]
         return look.fontname, look.fontsize
 
     zh = write(tmp_path / "zh.srt", "1\n00:00:00,000 --> 00:00:01,000\n你好，世界\n")
@@ -383,9 +397,16 @@ def test_to_ass_keeps_an_ass_files_own_style_unless_given_one(tmp_path: Path) ->
     authored.styles["Default"] = pysubs2.SSAStyle(fontname="Authored Font", fontsize=12)
     ass = tmp_path / "authored.ass"
     authored.save(str(ass))
-    assert pysubs2.SSAFile.from_string(mux.to_ass(ass, 640, 480)).styles["Default"].fontname == "Authored Font"
-    restyled = pysubs2.SSAFile.from_string(mux.to_ass(ass, 640, 480, BurnStyle()))
+    assert pysubs2.SSAFile.from_string(to_ass(ass, 640, 480)).styles["Default"].fontname == "Authored Font"
+    restyled = pysubs2.SSAFile.from_string(to_ass(ass, 640, 480, BurnStyle()))
     assert restyled.styles["Default"].fontname == "Noto Sans" and restyled.styles["Default"].fontsize == 29
+
+
+def test_to_ass_starts_from_the_ass_writers_style(srt_en: Path) -> None:
+    """One styler: burn-in is writers.ass.DEFAULT_STYLE with BurnStyle's sizes and colours (karaoke grey kept)."""
+    burned = pysubs2.SSAFile.from_string(to_ass(srt_en, 640, 480)).styles["Default"]
+    assert burned.secondarycolor == ass_writer.DEFAULT_STYLE.secondarycolor
+    assert burned.fontname == "Noto Sans" and ass_writer.DEFAULT_STYLE.fontname == "Arial"
 
 
 # --- burn: real encodes ------------------------------------------------------------------------
@@ -397,7 +418,7 @@ def burned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("burn")
     subs = write(folder / "talk.en.srt", SRT_EN)
     before = sha256(SPEECH_MP4)
-    out = mux.burn(SPEECH_MP4, subs, folder / "talk.burned.mp4")
+    out = burn(SPEECH_MP4, subs, folder / "talk.burned.mp4")
     assert sha256(SPEECH_MP4) == before
     return out, folder
 
@@ -445,7 +466,7 @@ def test_burned_english_text_reads_back_with_ocr(burned: tuple[Path, Path], tmp_
 
 
 def test_burn_position_top(clip: Path, tmp_path: Path, srt_en: Path) -> None:
-    out = mux.burn(clip, srt_en, tmp_path / "top.mp4", BurnStyle(position="top"), preset="ultrafast")
+    out = burn(clip, srt_en, tmp_path / "top.mp4", BurnStyle(position="top"), preset="ultrafast")
     diff = changed(frame(clip, 0.5, tmp_path), frame(out, 0.5, tmp_path))
     assert diff[:60].mean() > 0.005 and diff[120:].mean() < 0.001
 
@@ -453,12 +474,14 @@ def test_burn_position_top(clip: Path, tmp_path: Path, srt_en: Path) -> None:
 def test_burn_follows_a_phone_videos_rotation(clip: Path, tmp_path: Path, srt_en: Path) -> None:
     rotated = tmp_path / "portrait.mp4"  # 320x240 coded, shown turned by 90 degrees (as phones record)
     subprocess.run(
-        [mux.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-display_rotation:v:0", "90", "-i", str(clip),
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-display_rotation:v:0", "90", "-i", str(clip),
          "-c", "copy", str(rotated)],
         check=True,
     )  # fmt: skip
-    assert (mux.probe(rotated)[0].width, mux.probe(rotated)[0].height) == (240, 320)
-    out = mux.burn(rotated, srt_en, tmp_path / "portrait.burned.mp4", preset="ultrafast")
+    shown = probe(rotated, geometry=True)
+    assert (shown.video_width, shown.video_height) == (240, 320)
+    assert (probe(rotated).video_width, probe(rotated).video_height) == (320, 240), "as coded"
+    out = burn(rotated, srt_en, tmp_path / "portrait.burned.mp4", preset="ultrafast")
     picture = frame(out, 0.5, tmp_path)
     assert picture.shape == (320, 240, 3)
     diff = changed(frame(rotated, 0.5, tmp_path), picture)
@@ -471,7 +494,7 @@ def test_odd_file_names_round_trip_through_burn(clip: Path, tmp_path: Path) -> N
     video = folder / ODD_NAME
     shutil.copyfile(clip, video)
     subs = write(folder / "sous-titres \"x\", [1]: 'é' \\ 字.srt", SRT_EN)
-    out = mux.burn(video, subs, preset="ultrafast")
+    out = burn(video, subs, preset="ultrafast")
     assert out == folder / (Path(ODD_NAME).stem + ".burned.mp4") and out.is_file()
     diff = changed(frame(video, 0.5, tmp_path), frame(out, 0.5, tmp_path))
     assert diff[180:].mean() > 0.005 and diff[:120].mean() < 0.001
@@ -492,8 +515,8 @@ SCRIPTS = {
 def font_available(pattern: str) -> bool:
     import re
 
-    names = [p.name.replace(" ", "") for p in mux.font_files()]
-    names += [p.name for p in Path("/usr/share/fonts").rglob("*") if p.suffix.lower() in mux.FONT_SUFFIXES]
+    names = [p.name.replace(" ", "") for p in font_files()]
+    names += [p.name for p in Path("/usr/share/fonts").rglob("*") if p.suffix.lower() in FONT_SUFFIXES]
     return any(re.search(pattern, n) for n in names)
 
 
@@ -503,12 +526,12 @@ def test_burned_non_latin_text_shows_real_glyphs(
 ) -> None:
     text_a, text_b, fonts = SCRIPTS[script]
     if not font_available(fonts):
-        pytest.skip(f"no font for {script}: {mux.FONTS_HINT}")
+        pytest.skip(f"no font for {script}: {FONTS_HINT}")
     caplog.set_level(logging.WARNING, logger="ovsub")
     pictures = []
     for n, text in enumerate((text_a, text_b)):
         subs = write(tmp_path / f"{script}{n}.srt", f"1\n00:00:00,000 --> 00:00:01,000\n{text}\n")
-        out = mux.burn(clip, subs, tmp_path / f"{script}{n}.mp4", BurnStyle(font_size_ratio=0.12), preset="ultrafast")
+        out = burn(clip, subs, tmp_path / f"{script}{n}.mp4", BurnStyle(font_size_ratio=0.12), preset="ultrafast")
         pictures.append(frame(out, 0.5, tmp_path))
     assert "no font has" not in caplog.text, caplog.text
     source = frame(clip, 0.5, tmp_path)
@@ -523,37 +546,37 @@ def test_burn_warns_about_characters_no_font_has(clip: Path, tmp_path: Path, cap
     caplog.set_level(logging.WARNING, logger="ovsub")
     # U+0378 and U+0379 are unassigned: no font can have them
     subs = write(tmp_path / "unassigned.srt", "1\n00:00:00,000 --> 00:00:01,000\nOK \u0378\u0379\n")
-    mux.burn(clip, subs, tmp_path / "h.mp4", preset="ultrafast")
+    burn(clip, subs, tmp_path / "h.mp4", preset="ultrafast")
     assert "U+0378, U+0379" in caplog.text and "ovsub[fonts]" in caplog.text
 
 
 def test_burn_input_and_option_errors(clip: Path, tmp_path: Path, srt_en: Path) -> None:
     with pytest.raises(OutputError, match="input"):
-        mux.burn(clip, srt_en, clip)
+        burn(clip, srt_en, clip)
     with pytest.raises(OutputError, match="H.264"):
-        mux.burn(clip, srt_en, tmp_path / "x.webm")
+        burn(clip, srt_en, tmp_path / "x.webm")
     with pytest.raises(ValueError, match="crf"):
-        mux.burn(clip, srt_en, tmp_path / "x.mp4", crf=60)
+        burn(clip, srt_en, tmp_path / "x.mp4", crf=60)
     with pytest.raises(ValueError, match="preset"):
-        mux.burn(clip, srt_en, tmp_path / "x.mp4", preset="warp")
+        burn(clip, srt_en, tmp_path / "x.mp4", preset="warp")
     with pytest.raises(InputNotFoundError):
-        mux.burn(clip, tmp_path / "missing.srt", tmp_path / "x.mp4")
+        burn(clip, tmp_path / "missing.srt", tmp_path / "x.mp4")
     with pytest.raises(OutputError, match="empty"):
-        mux.burn(clip, write(tmp_path / "e.srt", ""), tmp_path / "x.mp4")
+        burn(clip, write(tmp_path / "e.srt", ""), tmp_path / "x.mp4")
     audio_only = tmp_path / "tone.m4a"
     subprocess.run(
-        [mux.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(clip), "-vn", "-c:a", "copy", str(audio_only)],
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(clip), "-vn", "-c:a", "copy", str(audio_only)],
         check=True,
     )
     with pytest.raises(Exception, match="no video stream"):
-        mux.burn(audio_only, srt_en, tmp_path / "x.mp4")
+        burn(audio_only, srt_en, tmp_path / "x.mp4")
     assert not list(tmp_path.glob("x.*"))
 
 
 def test_extract_frame(clip: Path, tmp_path: Path) -> None:
-    png = mux.extract_frame(clip, 0.5, tmp_path / "f.png")
+    png = extract_frame(clip, 0.5, tmp_path / "f.png")
     with av.open(str(png)) as c:
         assert next(c.decode(video=0)).to_ndarray(format="rgb24").shape == (240, 320, 3)
     with pytest.raises(OutputError, match="no frame"):
-        mux.extract_frame(clip, 30.0, tmp_path / "late.png")
+        extract_frame(clip, 30.0, tmp_path / "late.png")
     assert not (tmp_path / "late.png").exists()
