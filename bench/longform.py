@@ -126,6 +126,7 @@ ENERGY_DB = -20.0  # below the clip's 95th-percentile frame level
 ENERGY_HOLD = 5  # frames in a row (50 ms)
 VAD_FRAME_S = 0.032  # the VAD scores 32 ms frames
 
+MAX_LOST_LISTED = 12  # lost clip occurrences listed one by one under the table; more are counted per clip
 STDERR_TAIL_LINES = 40  # of a worker's stderr, kept for the report if it fails
 DEFAULT_OUT = report.BENCH_DIR / "results" / "longform-latest.md"
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "ovsub-bench-longform"
@@ -655,16 +656,31 @@ def long_rows(runs: Sequence[dict[str, Any]]) -> tuple[list[list[str]], list[lis
                 ])
                 lost = [s["occurrences"][k] for k in s["lost"]]
                 if lost:
-                    notes.append(f"- {built.name}, {label}: lost " + ", ".join(
-                        f"{o['clip']} at {o['start_s']:.1f}-{o['end_s']:.1f} s ({o['words']}/{o['ref_words']} words"
-                        f"; VAD heard {fmt(o['vad_s'], 1)} s of it; after {o['after'] or 'the start'}"
-                        + ("; in a dropped window" if in_dropped(o, s.get("dropped", [])) else "") + ")"
-                        for o in lost))
+                    notes.append(f"- {built.name}, {label}: lost {lost_summary(lost, s.get('dropped', []))}")
                 if s.get("dropped"):
                     notes.append(f"- {built.name}, {label}: ovsub's guards dropped {len(s['dropped'])} window(s): "
                                  + "; ".join(f"{d['start_s']:.1f}-{d['end_s']:.1f} s ({', '.join(d['reasons'])})"
                                              for d in s["dropped"]))
     return accuracy, timing, notes
+
+
+def lost_summary(lost: Sequence[dict[str, Any]], dropped: Sequence[dict[str, Any]]) -> str:
+    """Each lost occurrence with where it is and what came before it; when there are many, counts per clip."""
+    if len(lost) <= MAX_LOST_LISTED:
+        return ", ".join(
+            f"{o['clip']} at {o['start_s']:.1f}-{o['end_s']:.1f} s ({o['words']}/{o['ref_words']} words"
+            f"; VAD heard {fmt(o['vad_s'], 1)} s of it; after {o['after'] or 'the start'}"
+            + ("; in a dropped window" if in_dropped(o, dropped) else "") + ")"
+            for o in lost
+        )
+    by_clip: dict[str, list[dict[str, Any]]] = {}
+    for o in lost:
+        by_clip.setdefault(o["clip"], []).append(o)
+    return f"{len(lost)} occurrences (each in the JSON): " + ", ".join(
+        f"{clip} ×{len(os)} ({sum(o['after'] == 'noise' for o in os)} after noise, "
+        f"{sum(not o['vad_s'] for o in os)} unheard by the VAD)"
+        for clip, os in sorted(by_clip.items(), key=lambda kv: -len(kv[1]))
+    )
 
 
 def in_dropped(occurrence: dict[str, Any], dropped: Sequence[dict[str, Any]]) -> bool:
@@ -732,8 +748,11 @@ def render(runs: Sequence[dict[str, Any]], title_argv: Sequence[str]) -> str:
         f"- Engines: Whisper base, {PRECISION}, same bundled weights, {runs[0]['threads']} threads, language `en`, "
         "word timestamps on; each in its own process, warmed up on an 11 s clip; wall time from samples in to the "
         "last segment out.",
-        *(f"- {label}: {r['notes'] if r.get('ok') else 'FAILED: ' + last_line(r.get('error', ''))}"
-          for run in runs for label, r in run["engines"].items()),
+        *dict.fromkeys(  # each engine once, though several runs may hold it
+            f"- {label}: {r['notes'] if r.get('ok') else 'FAILED: ' + last_line(r.get('error', ''))}"
+            + (f" (ovsub source fingerprint {r['ovsub_code']})" if r.get("ovsub_code") else "")
+            for run in runs for label, r in run["engines"].items()
+        ),
         "",
         "## Long files",
         "",
