@@ -65,7 +65,7 @@ def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber
     speech_s = sum(r.duration_s for r in regions)
     if forced:
         return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s)
-    guesses = region_languages(transcriber, audio, regions)
+    guesses = region_languages(transcriber, audio, regions, level=options.level_speech)
     labelled = [(r, g.language if g else None) for r, g in zip(regions, guesses)]
     return Plan(tuple(language_windows(labelled)), main_language(list(zip(regions, guesses))), speech_s)
 
@@ -138,7 +138,11 @@ def _nearest(regions: Sequence[Region], known: list[int], i: int) -> int:
 
 
 def region_languages(
-    transcriber: Transcriber, audio: np.ndarray, regions: Sequence[Region], min_s: float = MIN_DETECT_S
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    regions: Sequence[Region],
+    min_s: float = MIN_DETECT_S,
+    level: bool = False,
 ) -> list[LanguageGuess | None]:
     """The language of each speech region: detected per unit (see detection_units), then filled in.
 
@@ -158,7 +162,7 @@ def region_languages(
     if len(units) < 2:
         return detected
     for unit in units:
-        guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio))
+        guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio, level))
         for i in unit:
             detected[i] = guess
     filled = fill_languages(regions, detected)

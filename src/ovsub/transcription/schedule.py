@@ -34,7 +34,7 @@ class Scheduler:
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
         request = DecodeRequest.of(self.options, language)
-        audios = [w.audio(self.samples) for w in windows]
+        audios = [w.audio(self.samples, self.options.level_speech) for w in windows]
         outcomes = decode_windows(self.transcriber, audios, request, self.options.guards)
         for window, outcome in zip(windows, outcomes):
             if outcome.result is None:
