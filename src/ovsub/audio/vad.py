@@ -84,8 +84,14 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
 def speech_regions(audio: np.ndarray, options: VadOptions | None = None) -> list[Region]:
     """Where there is speech in 16 kHz mono audio: padded, ordered, non-overlapping, each at most max_region_s."""
+    return detect(audio, options)[0]
+
+
+def detect(audio: np.ndarray, options: VadOptions | None = None) -> tuple[list[Region], np.ndarray]:
+    """The speech regions of 16 kHz mono audio and the frame probabilities they were found in."""
     samples = as_samples(audio)
-    return regions_from_probabilities(speech_probabilities(samples), samples.size, options)
+    probabilities = speech_probabilities(samples)
+    return regions_from_probabilities(probabilities, samples.size, options), probabilities
 
 
 def regions_from_probabilities(
@@ -326,6 +332,7 @@ __all__ = [
     "Region",
     "speech_probabilities",
     "speech_regions",
+    "detect",
     "regions_from_probabilities",
     "SAMPLE_RATE",
     "FRAME_S",

@@ -21,6 +21,7 @@ import numpy as np
 
 from ovsub.audio import media
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
+from ovsub.transcription.evidence import SpeechEvidence
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.transcription.schedule import Scheduler
@@ -60,7 +61,10 @@ def transcribe(
     if transcriber is None:
         transcriber = load_model(model_opts, opts.word_timestamps)
     planned = plan or make_plan(samples, opts, transcriber)
-    scheduler = Scheduler(transcriber, samples, opts)
+    evidence = None
+    if planned.probabilities is not None:
+        evidence = SpeechEvidence(planned.probabilities, samples, opts.vad_options.threshold)
+    scheduler = Scheduler(transcriber, samples, opts, evidence)
     language = planned.language
     # With the language still unknown (nothing detected ahead), decode the first window now: the language
     # it is decoded in is the file's.

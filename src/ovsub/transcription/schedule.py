@@ -16,7 +16,8 @@ import numpy as np
 
 from ovsub.options import TranscribeOptions
 from ovsub.transcription.guarded import WindowOutcome, decode_windows
-from ovsub.transcription.timeline import segments_from_result, unheard_rest
+from ovsub.transcription.evidence import SpeechEvidence
+from ovsub.transcription.timeline import ends_by, segments_from_result, unheard_rest
 from ovsub.transcription.windows import Window
 from ovsub.types import Segment
 from ovsub.whisper.transcriber import DecodeRequest, Transcriber
@@ -25,10 +26,17 @@ from ovsub.whisper.transcriber import DecodeRequest, Transcriber
 class Scheduler:
     """Decodes windows of one file, keeping the record of what the guards dropped."""
 
-    def __init__(self, transcriber: Transcriber, samples: np.ndarray, options: TranscribeOptions) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        evidence: SpeechEvidence | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.samples = samples
         self.options = options
+        self.evidence = evidence  # where the voice is, to time words by
         self.dropped: list[dict[str, Any]] = []  # windows every attempt of which the guards rejected, and why
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
@@ -45,6 +53,18 @@ class Scheduler:
 
     def segments(
         self, planned: Sequence[tuple[Window, str | None]], first: WindowOutcome | None = None
+    ) -> Iterator[Segment]:
+        """Every planned window's segments in time order, each ending no later than the next one starts."""
+        held: Segment | None = None  # the last segment, yielded once the next one says where it must end
+        for segment in self._decoded(planned, first):
+            if held is not None:
+                yield ends_by(held, segment.start_s)
+            held = segment
+        if held is not None:
+            yield held
+
+    def _decoded(
+        self, planned: Sequence[tuple[Window, str | None]], first: WindowOutcome | None
     ) -> Iterator[Segment]:
         """Every planned window's segments in time order; ``first`` is the first window's outcome if decoded."""
         next_id, not_before = 0, 0.0
@@ -65,6 +85,6 @@ class Scheduler:
             rest = unheard_rest(outcome, window) if self.options.vad else None
             if rest is not None:  # decode what the decoder skipped before the next window
                 ready.appendleft((rest, self.decode([rest], outcome.result.language)[0]))
-            for segment in segments_from_result(outcome, window, next_id, not_before):
+            for segment in segments_from_result(outcome, window, next_id, not_before, self.evidence):
                 next_id, not_before = segment.id + 1, segment.start_s
                 yield segment

@@ -131,8 +131,8 @@ def levelled(piece: np.ndarray, target_db: float = SPEECH_LEVEL_DB, max_gain_db:
     a window is heard alike.
 
     >>> quiet = (0.001 * np.sin(np.arange(16000) / 5)).astype(np.float32)
-    >>> round(20 * np.log10(np.sqrt(np.mean(levelled(quiet) ** 2))), 1)
-    -20.0
+    >>> round(float(20 * np.log10(np.sqrt(np.mean(levelled(quiet) ** 2)))))
+    -20
     """
     frames = piece[: piece.size // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
     if not frames.size:
