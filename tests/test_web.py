@@ -606,3 +606,31 @@ def test_serve_prints_its_address_and_answers(tmp_path: Path) -> None:
         _, rest = process.communicate(timeout=20)
     # uvicorn shuts down, then raises the signal again, so the exit status says SIGTERM
     assert process.returncode in (0, -15) and "Traceback" not in rest, rest
+
+
+# --- nothing served names the server's folders (issue 13, item 9) ------------------------------
+
+
+def test_nothing_served_names_the_servers_folders(make_client: AppFactory) -> None:
+    from ovsub import models
+
+    cache_dir = str(models.cache_root(None))  # the usual model cache, named explicitly: a server path too
+    app = make_client(cache_dir=cache_dir)
+    data_dir = str(app.app.state.data_dir)  # type: ignore[attr-defined]
+    response = upload(app, VIDEO, name="talk.mp4", language="en")
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "done", job["error"]
+    served: dict[str, bytes] = {}
+    for path in ("/api/jobs", f"/api/jobs/{job['id']}", "/api/config", "/openapi.json", job["video_url"]):
+        served[path] = app.get(path).content
+    for result in job["results"]:
+        for url in result["files"].values():
+            served[url] = app.get(url).content
+    for path, body in served.items():
+        for folder in (data_dir, cache_dir):
+            assert folder.encode() not in body, f"{path} names {folder}"
+    document = json.loads(served[job["results"][0]["files"]["json"]])
+    assert document["source"] == "talk.mp4"  # what the client called it
+    assert document["options"]["model"]["cache_dir"] is None
+

@@ -330,7 +330,7 @@ class JobQueue:
             self._set(job, work_started_at=time.time())
             source = job.dir / media.file
             share = runner.TRANSCRIBE_SHARE if media.has_video else 1.0
-            results = runner.transcribe_all(source, job.request, report, share)
+            results = runner.transcribe_all(source, job.request, report, share, label=job.url or job.name)
             self._set(job, results=tuple(results))
             if media.has_video:
                 report.check()

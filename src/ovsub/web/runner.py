@@ -123,8 +123,13 @@ def download_media(url: str, job_dir: Path, max_bytes: int) -> MediaFile:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def transcribe_all(source: Path, request: JobRequest, report: Reporter, share: float) -> list[TaskResult]:
-    """Run each task on the stored media and write its subtitle files; progress goes from 0 to ``share``."""
+def transcribe_all(
+    source: Path, request: JobRequest, report: Reporter, share: float, label: str
+) -> list[TaskResult]:
+    """Run each task on the stored media and write its subtitle files; progress goes from 0 to ``share``.
+
+    The files name the input as ``label`` (what the client called it), never by its path on the server.
+    """
     results: list[TaskResult] = []
     options = request.transcribe
     for i, task in enumerate(request.tasks):
@@ -138,12 +143,21 @@ def transcribe_all(source: Path, request: JobRequest, report: Reporter, share: f
 
         task_options = replace(options, task=task)
         subs = pipeline.make_subtitles(str(source), task_options, request.model, request.cues, progress=progress)
+        subs = without_server_paths(subs, label)
         if options.language is None and subs.info.language:
             # translate what was heard in the language transcription detected, without detecting again
             options = replace(options, language=subs.info.language)
         written = pipeline.write_outputs(subs, str(source), SUBTITLE_FORMATS, source.parent, task)
         results.append(TaskResult(task, subs.language, {fmt: p.name for fmt, p in written.items()}, len(subs.cues)))
     return results
+
+
+def without_server_paths(subs: pipeline.Subtitles, label: str) -> pipeline.Subtitles:
+    """The result as a client may see it: the input named ``label``, and no model cache folder in the options."""
+    options = dict(subs.info.options)
+    if isinstance(options.get("model"), dict):
+        options["model"] = {**options["model"], "cache_dir": None}  # the server's choice, and one of its paths
+    return replace(subs, info=replace(subs.info, source=label, options=options))
 
 
 def embed_tracks(source: Path, results: list[TaskResult]) -> Path | None:
