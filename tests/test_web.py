@@ -634,3 +634,81 @@ def test_nothing_served_names_the_servers_folders(make_client: AppFactory) -> No
     assert document["source"] == "talk.mp4"  # what the client called it
     assert document["options"]["model"]["cache_dir"] is None
 
+
+# --- the token outside the command line, the policy on every answer (issue 13, item 13) --------
+
+
+def test_token_from_the_environment_or_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ovsub.web import settings_from_args
+
+    monkeypatch.setenv("OVSUB_TOKEN", "from-the-environment")
+    assert settings_from_args(_serve_args()).token == "from-the-environment"
+    assert settings_from_args(_serve_args(token="from-the-command")).token == "from-the-command"
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file-1234\n")
+    assert settings_from_args(_serve_args(token_file=str(token_file))).token == "from-a-file-1234"
+    with pytest.raises(ValueError, match="either"):
+        settings_from_args(_serve_args(token="from-the-command", token_file=str(token_file)))
+    with pytest.raises(ValueError, match="cannot read"):
+        settings_from_args(_serve_args(token_file=str(tmp_path / "missing")))
+    token_file.write_text("\n")
+    with pytest.raises(ValueError, match="empty"):
+        settings_from_args(_serve_args(token_file=str(token_file)))
+    monkeypatch.setenv("OVSUB_TOKEN", "")
+    assert settings_from_args(_serve_args()).token is None
+
+
+def test_serve_takes_its_token_from_the_environment_and_never_shows_it(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "kept-out-of-ps-1234"
+    command = [sys.executable, "-c", "import sys; from ovsub.cli import main; sys.exit(main(sys.argv[1:]))",
+               "serve", "--port", str(port), "--data-dir", str(tmp_path), "--model", "tiny.en"]  # fmt: skip
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1", "OVSUB_TOKEN": token}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        printed = []
+        while not printed or "Ctrl+C" not in printed[-1]:  # the last line it prints at start
+            printed.append(process.stderr.readline())
+            assert printed[-1], f"ovsub serve stopped: {printed}"
+        assert f"serving on http://127.0.0.1:{port}/" in printed[0]
+        assert not any(token in line for line in printed), printed
+        assert token not in Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                refused = httpx.get(f"http://127.0.0.1:{port}/api/jobs", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        assert refused.status_code == 401
+        allowed = httpx.get(f"http://127.0.0.1:{port}/api/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def test_every_answer_carries_the_content_security_policy(make_client: AppFactory) -> None:
+    locked = make_client(token="correct-horse-battery")
+    answers = {
+        "page": locked.get("/"),
+        "script": locked.get("/static/app.js"),
+        "config": locked.get("/api/config"),
+        "schema": locked.get("/openapi.json"),
+        "no token": locked.get("/api/jobs"),
+        "unknown job": locked.get("/api/jobs/nope", params={"token": "correct-horse-battery"}),
+        "unknown path": locked.get("/nowhere"),
+        "other host": locked.get("/api/config", headers={"Host": "evil.example"}),
+    }
+    for what, answer in answers.items():
+        policy = answer.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (what, answer.headers)
+        assert answer.headers["x-content-type-options"] == "nosniff", what

@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--data-dir", help="where jobs and results are kept")
-    s.add_argument("--token", help="require this access token (set one when binding beyond localhost)")
+    s.add_argument(
+        "--token",
+        help="require this access token (set one when binding beyond localhost); other users see it in ps, "
+        "so prefer --token-file or $OVSUB_TOKEN",
+    )
+    s.add_argument("--token-file", metavar="PATH", help="read the access token from this file")
     s.add_argument("--allow-private-urls", action="store_true", help="allow links to private network addresses")
     s.add_argument("--model", default="base")
     s.add_argument("--cache-dir")

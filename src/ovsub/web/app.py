@@ -47,10 +47,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and option fields on top of the file itself
 UPLOAD_PART = "upload.part"  # where an upload is written while it arrives (a generated name)
 SUBTITLE_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json"}
-PAGE_POLICY = (  # the page loads only its own files and talks only to this server
-    "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 
 # --- what goes over the wire -------------------------------------------------------------------
@@ -170,7 +166,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+        return FileResponse(STATIC_DIR / "index.html")  # RequestGuard adds the Content-Security-Policy
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
