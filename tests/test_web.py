@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -56,7 +57,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/gate/"):  # held until the test opens the gate
             self.server.gate.wait(timeout=30)
             path = path.removeprefix("/gate")
-        if path == "/clip.mp4":
+        if path == "/redirect":  # an open redirect: Location is the ?to= parameter
+            self.send_response(302)
+            self.send_header("Location", parse_qs(urlsplit(self.path).query)["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/clip.mp4":
+            self.server.hits += 1
             self._send(200, "video/mp4", VIDEO.read_bytes())
         elif path == "/notes.txt":
             self._send(200, "text/plain", b"no media here, only words\n" * 50)
@@ -80,14 +87,15 @@ class _Handler(BaseHTTPRequestHandler):
 class _LinkServer(ThreadingHTTPServer):
     daemon_threads = True
     gate: threading.Event
+    hits = 0  # requests for /clip.mp4
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
 
-@pytest.fixture(scope="module")
-def links() -> Iterator[_LinkServer]:
-    httpd = _LinkServer(("127.0.0.1", 0), _Handler)
+def _serve_links(address: str) -> Iterator[_LinkServer]:
+    httpd = _LinkServer((address, 0), _Handler)
     httpd.gate = threading.Event()
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -95,6 +103,17 @@ def links() -> Iterator[_LinkServer]:
     httpd.gate.set()
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def links() -> Iterator[_LinkServer]:
+    yield from _serve_links("127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def other_links() -> Iterator[_LinkServer]:
+    """A second link server on another loopback address (Linux routes all of 127/8 to this machine)."""
+    yield from _serve_links("127.0.0.2")
 
 
 @pytest.fixture(autouse=True)
@@ -712,3 +731,65 @@ def test_every_answer_carries_the_content_security_policy(make_client: AppFactor
         policy = answer.headers.get("content-security-policy", "")
         assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (what, answer.headers)
         assert answer.headers["x-content-type-options"] == "nosniff", what
+
+
+# --- IPv4 inside IPv6, and every hop of a link (issue 13, item 12) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://[2002:7f00:1::]/a.mp4", "6to4 address for 127.0.0.1, which is a loopback"),
+        ("http://[2002:a00:1::1]/a.mp4", "6to4 address for 10.0.0.1, which is a private"),
+        ("http://[64:ff9b::7f00:1]/a.mp4", "NAT64 address for 127.0.0.1, which is a loopback"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "NAT64 address for 169.254.169.254, which is a link-local"),
+        ("http://[64:ff9b:1::808:808]/a.mp4", "local-use NAT64"),
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.mp4", "Teredo"),
+        ("http://[2001::1]/a.mp4", "Teredo"),
+        ("http://[::ffff:7f00:1]/a.mp4", "IPv4-mapped address for 127.0.0.1, which is a loopback"),
+        ("http://[::ffff:0:a00:1]/a.mp4", "IPv4-translated address for 10.0.0.1, which is a private"),
+        ("http://[::127.0.0.1]/a.mp4", "IPv4-compatible"),
+        ("http://[::8.8.8.8]/a.mp4", "IPv4-compatible"),
+        ("http://[2606:4700::5efe:7f00:1]/a.mp4", "ISATAP address for 127.0.0.1, which is a loopback"),
+        ("http://[2606:4700::200:5efe:c0a8:1]/a.mp4", "ISATAP address for 192.168.0.1, which is a private"),
+    ],
+)
+def test_check_url_refuses_ipv4_hidden_in_ipv6(url: str, words: str) -> None:
+    with pytest.raises(UrlRefused) as info:
+        check_url(url)
+    assert words in str(info.value), str(info.value)
+
+
+def test_check_url_accepts_ipv6_forms_of_public_ipv4() -> None:
+    for url in (
+        "http://[2002:808:808::1]/a.mp4",  # 6to4 for 8.8.8.8
+        "http://[64:ff9b::808:808]/a.mp4",  # NAT64 for 8.8.8.8 (what DNS64 gives an IPv6-only server)
+        "http://[::ffff:8.8.8.8]/a.mp4",
+        "http://[2606:4700:4700::1111]/a.mp4",  # plain public IPv6
+    ):
+        assert check_url(url) == url
+
+
+def test_a_redirect_to_another_private_address_is_refused(
+    make_client: AppFactory, links: _LinkServer, other_links: _LinkServer
+) -> None:
+    app = make_client(allowed_private_networks=("127.0.0.1/32",))  # the first hop's address only
+    hits = other_links.hits
+    direct = app.post("/api/jobs", json={"url": other_links.url("/clip.mp4")})
+    assert direct.status_code == 400 and "loopback" in detail(direct)
+    hop = links.url("/redirect?to=" + quote(other_links.url("/clip.mp4"), safe=""))
+    response = app.post("/api/jobs", json={"url": hop, **FAST})
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "failed" and "127.0.0.2" in job["error"] and "loopback" in job["error"], job["error"]
+    assert other_links.hits == hits, "the redirect target must never be contacted"
+
+
+def test_a_link_larger_than_the_limit_stops_at_the_limit(make_client: AppFactory, links: _LinkServer) -> None:
+    app = make_client(allow_private_urls=True, max_upload_bytes=100_000)  # the clip is 266 KB
+    response = app.post("/api/jobs", json={"url": links.url("/clip.mp4"), **FAST})
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "failed" and "limit" in job["error"], job["error"]
+    folder = app.app.state.data_dir / "jobs" / job["id"]  # type: ignore[attr-defined]
+    assert sorted(p.name for p in folder.iterdir()) == ["job.json"], "no part of the download may stay"

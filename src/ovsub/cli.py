@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--token-file", metavar="PATH", help="read the access token from this file")
     s.add_argument("--allow-private-urls", action="store_true", help="allow links to private network addresses")
+    s.add_argument(
+        "--allow-private-network",
+        action="append",
+        metavar="CIDR",
+        help="allow links to this private network only, e.g. 10.0.0.5/32 (repeatable)",
+    )
     s.add_argument("--model", default="base")
     s.add_argument("--cache-dir")
     s.add_argument("--no-token", action="store_true", help="listen beyond localhost without a token (trusted networks only)")

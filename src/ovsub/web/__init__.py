@@ -45,6 +45,8 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
         extra["max_upload_bytes"] = int(args.max_upload_mb * MB)
     if getattr(args, "max_age_hours", None) is not None:
         extra["max_age_s"] = float(args.max_age_hours) * 3600.0
+    if getattr(args, "allow_private_network", None):
+        extra["allowed_private_networks"] = tuple(args.allow_private_network)
     assert set(extra) <= known
     return WebSettings(
         host=args.host,

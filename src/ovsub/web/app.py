@@ -317,7 +317,7 @@ async def _receive_job(request: Request, job_id: str, folder: Path, settings: We
         raise HTTPException(422, "send a media file in the 'file' field, or a link in 'url'")
     if url is not None:
         try:
-            url = await run_in_threadpool(check_url, url, settings.allow_private_urls)
+            url = await run_in_threadpool(check_url, url, settings.allow_private_urls, settings.private_networks())
         except UrlRefused as e:
             raise HTTPException(400, f"this link cannot be used: {e}") from e
         parts = urlsplit(url)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ovsub import media, mux, pipeline
+from ovsub import download, media, mux, pipeline
 from ovsub.download import CONTAINER_EXTENSIONS
-from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
+from ovsub.errors import NoAudioStreamError, OvsubError
 from ovsub.options import CueOptions, ModelOptions, TranscribeOptions
 
 log = logging.getLogger("ovsub")
@@ -108,16 +108,18 @@ def _extension(info: media.MediaInfo) -> str:
     return ext
 
 
-def download_media(url: str, job_dir: Path, max_bytes: int) -> MediaFile:
-    """Fetch a link into the job folder (yt-dlp, via download.fetch) and store it like an upload."""
-    from ovsub import download
+def download_media(
+    url: str, job_dir: Path, max_bytes: int, address_check: download.AddressCheck | None
+) -> MediaFile:
+    """Fetch a link into the job folder (yt-dlp, via download.fetch) and store it like an upload.
 
+    The download stops as soon as it passes ``max_bytes``; ``address_check`` vets every connection.
+    """
     staging = job_dir / "download"
     try:
-        fetched = download.fetch(url, cache_dir=staging, audio_only=False)
-        size = fetched.stat().st_size
-        if size > max_bytes:
-            raise DownloadError(f"the download is {size // (1024 * 1024)} MB, more than the server's limit")
+        fetched = download.fetch(
+            url, cache_dir=staging, audio_only=False, max_bytes=max_bytes, address_check=address_check
+        )
         return store_media(fetched, job_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -23,6 +23,7 @@ class WebSettings:
     data_dir: str | None = None  # jobs and results; None: $XDG_DATA_HOME/ovsub/web (a temp dir if unwritable)
     token: str | None = None  # access token every API call must carry; None leaves the API open
     allow_private_urls: bool = False  # let links point at loopback, private or link-local addresses
+    allowed_private_networks: tuple[str, ...] = ()  # networks links may reach though not public, e.g. "10.0.0.5/32"
     models: tuple[str, ...] = ("base", "tiny.en")  # models a client may choose (never a path or hub id)
     default_model: str = "base"  # the model used when a job names none
     precision: str = "int8"  # weight precision of the converted models
@@ -55,6 +56,14 @@ class WebSettings:
             raise ValueError(f"max_age_s must be positive, not {self.max_age_s}")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("token must be at least 8 characters long (or None for no token)")
+        self.private_networks()  # raises for one that is not a network
+
+    def private_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``allowed_private_networks`` parsed."""
+        try:
+            return tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_private_networks)
+        except ValueError as e:
+            raise ValueError(f"allowed_private_networks must hold networks such as '10.0.0.0/24' ({e})") from e
 
     @property
     def loopback_only(self) -> bool:
