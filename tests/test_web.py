@@ -9,8 +9,10 @@ for as long as a test needs, without sleeping.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -678,8 +680,6 @@ def test_token_from_the_environment_or_a_file(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_serve_takes_its_token_from_the_environment_and_never_shows_it(tmp_path: Path) -> None:
-    import socket
-
     import httpx
 
     with socket.socket() as s:
@@ -793,3 +793,101 @@ def test_a_link_larger_than_the_limit_stops_at_the_limit(make_client: AppFactory
     assert job["state"] == "failed" and "limit" in job["error"], job["error"]
     folder = app.app.state.data_dir / "jobs" / job["id"]  # type: ignore[attr-defined]
     assert sorted(p.name for p in folder.iterdir()) == ["job.json"], "no part of the download may stay"
+
+
+# --- an upload that stalls gives its slot back (issue 13, item 10) ------------------------------
+
+STALL_IDLE_S = 1.0  # the idle timeout these tests set
+STALL_TOTAL_S = 4.0  # the whole-body deadline they set
+
+
+@contextlib.contextmanager
+def live_server(**settings: Any) -> Iterator[tuple[int, Path]]:
+    """The app under a real uvicorn on a free loopback port, in a thread: (port, data folder)."""
+    import uvicorn
+
+    app = create_app(WebSettings(**settings))
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started)
+        yield listener.getsockname()[1], app.state.data_dir
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        listener.close()
+
+
+def start_upload(port: int, file_bytes: int = 1000) -> socket.socket:
+    """A client that sends the headers of a large upload and the first ``file_bytes`` of it, then nothing."""
+    boundary = "stallboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+    request = (
+        f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {50 * 1024 * 1024}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+    ).encode()
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(request + head + VIDEO.read_bytes()[:file_bytes])
+    return client
+
+
+def answer_of(client: socket.socket, timeout_s: float) -> bytes:
+    """Everything the server sends until it closes the connection (or the timeout passes)."""
+    client.settimeout(timeout_s)
+    received = b""
+    try:
+        while chunk := client.recv(65536):
+            received += chunk
+    except TimeoutError:
+        received += b"<still open>"
+    return received
+
+
+def test_a_stalled_upload_is_dropped_and_frees_its_slot(tmp_path: Path) -> None:
+    import httpx
+
+    with live_server(
+        data_dir=str(tmp_path), upload_idle_timeout_s=STALL_IDLE_S, upload_timeout_s=60.0, max_uploads=1
+    ) as (port, data_dir):
+        started = time.monotonic()
+        client = start_upload(port)
+        eventually(lambda: any((data_dir / "jobs").glob("*/upload.part")))
+        busy = httpx.post(f"http://127.0.0.1:{port}/api/jobs", files={"file": ("a.mp4", b"x" * 100)})
+        assert busy.status_code == 429 and "upload" in busy.json()["detail"]  # its slot is taken meanwhile
+        answer = answer_of(client, timeout_s=STALL_IDLE_S + 10)
+        took = time.monotonic() - started
+        client.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert answer.endswith(b"}") and b"nothing" in answer.lower(), answer  # answered, then closed
+        assert took < STALL_IDLE_S + 5, took
+        eventually(lambda: not any((data_dir / "jobs").iterdir()))  # the partial upload is gone
+        after = httpx.post(f"http://127.0.0.1:{port}/api/jobs", files={"file": ("notes.mp4", b"just text\n" * 50)})
+        assert after.status_code == 415, after.text  # the slot is free again: the request got to the media check
+
+
+def test_an_upload_that_trickles_meets_its_deadline(tmp_path: Path) -> None:
+    with live_server(
+        data_dir=str(tmp_path), upload_idle_timeout_s=STALL_IDLE_S, upload_timeout_s=STALL_TOTAL_S
+    ) as (port, data_dir):
+        started = time.monotonic()
+        client = start_upload(port)
+        client.settimeout(0.05)
+        answer = b""
+        while time.monotonic() - started < STALL_TOTAL_S + 10 and not answer:
+            try:
+                client.sendall(b"x" * 100)  # a little, never idle for long
+                answer = client.recv(65536)
+            except TimeoutError:
+                time.sleep(0.25)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        took = time.monotonic() - started
+        client.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert STALL_TOTAL_S - 0.5 < took < STALL_TOTAL_S + 5, took
+        eventually(lambda: not any((data_dir / "jobs").iterdir()))

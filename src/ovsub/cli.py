@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="jobs run at once (default 2)")
     s.add_argument("--max-queue", type=int, help="waiting jobs at most; more get HTTP 429 (default 8)")
     s.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 1024)")
+    s.add_argument("--max-uploads", type=int, help="uploads received at once; more get HTTP 429 (default 4)")
+    s.add_argument(
+        "--upload-idle-timeout", type=float, metavar="SECONDS", help="drop an upload silent this long (default 30)"
+    )
+    s.add_argument(
+        "--upload-timeout", type=float, metavar="SECONDS", help="drop an upload not in after this long (default 3600)"
+    )
     s.add_argument("--max-jobs", type=int, help="finished jobs kept (default 50)")
     s.add_argument("--max-age-hours", type=float, help="delete finished jobs after this many hours (default 168)")
     return parser

@@ -32,6 +32,9 @@ OPTIONAL_ARGS = {
     "workers": "workers",
     "max_queue": "max_queue",
     "max_jobs": "max_jobs",
+    "max_uploads": "max_uploads",
+    "upload_idle_timeout": "upload_idle_timeout_s",
+    "upload_timeout": "upload_timeout_s",
 }
 
 

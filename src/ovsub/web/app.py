@@ -33,6 +33,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ovsub import __version__, mux
 from ovsub.errors import MediaError, NoAudioStreamError
@@ -41,7 +42,7 @@ from ovsub.web import runner
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
 from ovsub.web.security import RequestGuard, UrlRefused, check_url, display_name, token_matches
 from ovsub.web.settings import WebSettings, default_data_dir
-from ovsub.web.uploads import BodyError, human_size, read_job_form
+from ovsub.web.uploads import BodyError, UploadSlots, human_size, read_job_form, timed
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and option fields on top of the file itself
@@ -125,7 +126,7 @@ class Problem(BaseModel):
     detail: str
 
 
-ERROR_CODES = (400, 401, 404, 409, 413, 415, 422, 429)  # every refusal the API documents, all as Problem
+ERROR_CODES = (400, 401, 404, 408, 409, 413, 415, 422, 429)  # every refusal the API documents, all as Problem
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in ERROR_CODES}
 
 
@@ -152,6 +153,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings, app.state.queue, app.state.data_dir = settings, queue, data_dir
+    receiving = UploadSlots(settings.max_uploads)
     app.add_middleware(RequestGuard, host_names=settings.host_names())
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -202,9 +204,12 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_upload_bytes + FORM_OVERHEAD_BYTES:
             raise HTTPException(413, f"the upload is larger than the limit of {human_size(settings.max_upload_bytes)}")
+        if not receiving.free():
+            raise HTTPException(429, f"{receiving.limit} uploads are arriving already; try again when one is in")
         job_id, folder = queue.new_folder()
         try:
-            job = await _receive_job(request, job_id, folder, settings)
+            with receiving.held():
+                job = await _receive_job(request, job_id, folder, settings)
             snapshot = queue.submit(job)
         except QueueFull as e:
             shutil.rmtree(folder, ignore_errors=True)
@@ -302,12 +307,13 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 async def _receive_job(request: Request, job_id: str, folder: Path, settings: WebSettings) -> Job:
     """Read the body (the file straight to disk), check the options and the media or link; a Job to queue."""
     upload = folder / UPLOAD_PART
+    chunks = timed(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s)
     try:
-        form = await read_job_form(
-            request.headers.get("content-type", ""), request.stream(), upload, settings.max_upload_bytes
-        )
-    except BodyError as e:
-        raise HTTPException(e.status, str(e)) from e
+        form = await read_job_form(request.headers.get("content-type", ""), chunks, upload, settings.max_upload_bytes)
+    except BodyError as e:  # the rest of the body is not read: the connection cannot carry another request
+        raise HTTPException(e.status, str(e), headers={"Connection": "close"}) from e
+    except ClientDisconnect as e:  # nobody reads this answer; it only keeps a traceback out of the log
+        raise HTTPException(400, "the client went away before the request body was complete") from e
     options = _job_options(form.fields)
     job_request = _job_request(options, settings)
     url = (options.url or "").strip() or None

@@ -31,6 +31,9 @@ class WebSettings:
     workers: int = 2  # jobs running at once (they share one loaded model, whose decode is serialized)
     max_queue: int = 8  # jobs waiting to start at most; more are refused with 429
     max_upload_bytes: int = 1024 * MB  # largest upload (and download from a link) accepted; 413 beyond
+    upload_idle_timeout_s: float = 30.0  # an upload that sends nothing for this long is dropped (408)
+    upload_timeout_s: float = 3600.0  # a request body must be in within this long (1 GB at 2.3 Mbit/s); 408
+    max_uploads: int = 4  # request bodies received at once; more are refused with 429 until one is in
     max_jobs: int = 50  # finished jobs kept; the oldest are deleted first
     max_age_s: float = 7 * 24 * 3600.0  # finished jobs older than this (seconds since they ended) are deleted
     allowed_hosts: tuple[str, ...] | None = None  # Host headers answered; None: loopback names on loopback, any else
@@ -50,6 +53,12 @@ class WebSettings:
             raise ValueError(f"max_queue must be 1 or more, not {self.max_queue}")
         if self.max_upload_bytes < 1:
             raise ValueError(f"max_upload_bytes must be positive, not {self.max_upload_bytes}")
+        if self.upload_idle_timeout_s <= 0 or self.upload_timeout_s <= 0:
+            raise ValueError(
+                f"upload timeouts must be positive, not {self.upload_idle_timeout_s} and {self.upload_timeout_s}"
+            )
+        if self.max_uploads < 1:
+            raise ValueError(f"max_uploads must be 1 or more, not {self.max_uploads}")
         if self.max_jobs < 1:
             raise ValueError(f"max_jobs must be 1 or more, not {self.max_jobs}")
         if self.max_age_s <= 0:
