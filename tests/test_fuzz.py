@@ -170,3 +170,49 @@ def test_damaged_media_fails_cleanly_through_the_cli(originals: dict[str, bytes]
         document = json.loads((out / f"{path.stem}.json").read_text(encoding="utf-8"))
         assert {"segments", "cues", "source"} <= set(document)
 
+
+# --- what fuzzing found, pinned down (issue 13, item 7) -----------------------------------------
+
+
+def test_a_cut_short_file_says_it_is_damaged_and_how_much_was_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ovsub import media
+
+    clip = SOURCES["mp4"]
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    cut = tmp_path / "cut.mp4"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 45 // 100])  # the index is at the front; the end of the samples is gone
+    with caplog.at_level("WARNING", logger="ovsub"):
+        audio = media.load_audio(cut)
+    read_s = len(audio) / media.SAMPLE_RATE
+    assert 0.2 < read_s < 2.0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "damaged or cut short" in said and f"{read_s:.1f} s" in said and "2.3 s" in said, said
+
+
+def test_a_file_the_header_promises_audio_for_but_holds_none_is_damaged(tmp_path: Path) -> None:
+    from ovsub import media
+    from ovsub.errors import EmptyAudioError, NotMediaError
+
+    clip = SOURCES["mp4"]
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    data = clip.read_bytes()
+    cut = tmp_path / "index-only.mp4"
+    cut.write_bytes(data[: data.index(b"mdat") + 8])  # the index (moov), which still announces 2.3 s, and no samples
+    with pytest.raises(NotMediaError, match="damaged or cut short") as info:
+        media.load_audio(cut)
+    assert not isinstance(info.value, EmptyAudioError)
+
+
+def test_random_bytes_are_not_taken_for_a_video(tmp_path: Path) -> None:
+    from ovsub import media
+    from ovsub.errors import NotMediaError
+
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(random.Random(SEED).randbytes(1_000_000))  # FFmpeg's "bin" demuxer reads this as text art
+    with pytest.raises(NotMediaError, match="not audio or video"):
+        media.probe(noise)

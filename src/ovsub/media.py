@@ -52,7 +52,9 @@ PREALLOC_SLACK_S = 0.5  # seconds added to a duration estimate before preallocat
 PREALLOC_UNKNOWN_S = 60.0  # seconds to preallocate when the file does not say how long it is
 GROWTH_FACTOR = 1.5  # how much a full buffer grows when the estimate was short
 AV_TIME_BASE = 1_000_000  # FFmpeg's container-level time unit: microseconds
-TEXT_FORMATS = frozenset({"tty"})  # FFmpeg demuxers that "read" plain text (as ANSI art); not media for us
+TEXT_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin"})  # demuxers of text art (any bytes named .bin); not media
+SHORT_BY = (0.1, 0.01)  # audio this much shorter than its header says (seconds, or fraction if more) is damaged
+ESTIMATED_DURATIONS = frozenset({"mp3", "aac", "mpeg", "mpegts"})  # formats whose header duration is a guess
 
 # ISO 639-1 code -> its ISO 639-2 forms (terminological first, then bibliographic where it differs).
 # Files carry either form (Matroska usually the bibliographic 'ger', MP4 often 'deu'), users type either;
@@ -244,7 +246,7 @@ def _open(media_path: Path) -> av.container.InputContainer:
         raise MediaError(f"{media_path}: cannot read the file ({e.strerror or e})") from e
     if container.format.name in TEXT_FORMATS:
         container.close()
-        raise NotMediaError(f"{media_path}: is a text file, not media; name a video or audio file")
+        raise NotMediaError(f"{media_path}: not audio or video (FFmpeg reads it only as text); name a media file")
     return container
 
 
@@ -407,8 +409,17 @@ def _decode(container: av.container.InputContainer, track: AudioStreamInfo, medi
         for block in _flush(resampler):
             decoded += len(block)
             yield block
+    read_s = decoded / SAMPLE_RATE
     if last_damage is not None:
-        logger.warning("%s: skipped %d damaged audio packet(s) (%s)", media_path, damaged, last_damage.strerror)
+        logger.warning("%s: skipped %d damaged audio packet(s) (%s); %.1f s of audio read",
+                       media_path, damaged, last_damage.strerror, read_s)  # fmt: skip
+    expected_s = None if container.format.name in ESTIMATED_DURATIONS else track.duration_s
+    if expected_s is not None and expected_s - read_s > max(SHORT_BY[0], SHORT_BY[1] * expected_s):
+        if not decoded:
+            raise NotMediaError(f"{media_path}: damaged or cut short: none of the {expected_s:.1f} s of audio "
+                                f"its header announces could be read")  # fmt: skip
+        logger.warning("%s: damaged or cut short: %.1f s of audio read of the %.1f s its header announces",
+                       media_path, read_s, expected_s)  # fmt: skip
     if decoded == 0:
         if last_damage is not None:
             raise NotMediaError(
