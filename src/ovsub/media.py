@@ -432,8 +432,12 @@ def _decode(container: av.container.InputContainer, track: AudioStreamInfo, medi
 
 
 def _flush(resampler: av.AudioResampler) -> Iterator[np.ndarray]:
-    """The samples swr still holds in its filter (the last few milliseconds)."""
-    for out in resampler.resample(None):
+    """The samples swr still holds in its filter (the last few milliseconds); none if it cannot give them."""
+    try:
+        frames = resampler.resample(None)
+    except av.error.FFmpegError:  # after a damaged stream the filter may refuse (EINVAL); those milliseconds are lost
+        return
+    for out in frames:
         yield _samples(out)
 
 
