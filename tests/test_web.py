@@ -891,3 +891,41 @@ def test_an_upload_that_trickles_meets_its_deadline(tmp_path: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert STALL_TOTAL_S - 0.5 < took < STALL_TOTAL_S + 5, took
         eventually(lambda: not any((data_dir / "jobs").iterdir()))
+
+
+def test_a_stalled_upload_does_not_hold_up_stopping(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "ovsub", "serve", "--port", str(port), "--data-dir", str(tmp_path),
+               "--model", "tiny.en", "--upload-idle-timeout", "600"]  # fmt: skip
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        client = start_upload(port)
+        eventually(lambda: any((tmp_path / "jobs").glob("*/upload.part")))
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - started
+        client.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert took < 15, took  # the grace period for requests, then stopping the workers
+    # uvicorn logs the request it cuts off (a CancelledError, with its traceback); nothing else may fail
+    assert err.count("Traceback") == err.count("CancelledError: Task cancelled, timeout graceful shutdown"), err
+    assert not any((tmp_path / "jobs").iterdir()), "the cut-off upload must not stay"

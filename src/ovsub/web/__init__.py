@@ -25,6 +25,7 @@ from ovsub.web.settings import MB, WebSettings, is_loopback_host
 log = logging.getLogger("ovsub")
 
 NO_WARM_UP_ENV = "OVSUB_WEB_NO_WARM_UP"  # set to 1 to skip loading the model at start (tests, quick checks)
+SHUTDOWN_GRACE_S = 5  # on Ctrl+C or SIGTERM, requests still running (an upload, say) get this long, then are cut off
 TOKEN_ENV = "OVSUB_TOKEN"  # the access token, for keeping it off the command line (which `ps` shows to everyone)
 
 # Command-line option -> WebSettings field, for options `ovsub serve` may or may not define yet.
@@ -127,7 +128,8 @@ def serve(args: argparse.Namespace) -> int:
         elif settings.token:
             print(f"ovsub: open {address} and enter the access token (or add ?token=...)", file=sys.stderr)
         print(f"ovsub: jobs are kept in {app.state.data_dir}; press Ctrl+C to stop", file=sys.stderr)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        # without a grace limit uvicorn waits for every open request, however slowly its body arrives
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S))
         server.run(sockets=[listener])
     return 0
 
