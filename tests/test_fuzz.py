@@ -117,7 +117,7 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def make_mutants(originals: dict[str, bytes], folder: Path) -> list[Path]:
-    """MUTANTS damaged copies, named ``<n>_<mutation>_<source>.<source's suffix>`` (a media suffix, so folders find them)."""
+    """MUTANTS damaged copies named ``<n>_<mutation>_<source>.<suffix>``: a media suffix, which a folder scan finds."""
     rng = random.Random(SEED)
     kinds, names = list(MUTATIONS), list(originals)
     paths = []

@@ -574,8 +574,8 @@ def test_retention_and_restart(make_client: AppFactory, links: _LinkServer, tmp_
 
 
 def _serve_args(**overrides: Any) -> argparse.Namespace:
-    values = dict(host="127.0.0.1", port=8000, data_dir=None, token=None, allow_private_urls=False,
-                  model="base", cache_dir=None)  # fmt: skip
+    values = {"host": "127.0.0.1", "port": 8000, "data_dir": None, "token": None, "allow_private_urls": False,
+              "model": "base", "cache_dir": None}  # fmt: skip
     values.update(overrides)
     return argparse.Namespace(**values)
 

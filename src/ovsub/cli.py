@@ -7,11 +7,11 @@ processed even if an earlier one failed, and the exit code is 0 only if all succ
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 

@@ -53,10 +53,11 @@ SCHEMES = ("http", "https")
 SOURCE_FILE = "source.json"  # in each cache entry: the URL, the media file's name, its title
 OUTPUT_TEMPLATE = "%(title).100B.%(ext)s"  # file name inside a cache entry (title cut to 100 bytes)
 INSTALL_HINT = "pip install 'ovsub[download]'"
-MEDIA_EXTENSIONS = frozenset(
-    ".3gp .aac .ac3 .aif .aiff .amr .ape .asf .avi .caf .dts .eac3 .flac .flv .m2ts .m4a .m4b .m4v .mka .mkv "
-    ".mov .mp2 .mp3 .mp4 .mpeg .mpg .mts .oga .ogg .ogv .opus .spx .ts .wav .weba .webm .wma .wmv .wv".split()
-)
+MEDIA_EXTENSIONS = frozenset({
+    ".3gp", ".aac", ".ac3", ".aif", ".aiff", ".amr", ".ape", ".asf", ".avi", ".caf", ".dts", ".eac3", ".flac",
+    ".flv", ".m2ts", ".m4a", ".m4b", ".m4v", ".mka", ".mkv", ".mov", ".mp2", ".mp3", ".mp4", ".mpeg", ".mpg",
+    ".mts", ".oga", ".ogg", ".ogv", ".opus", ".spx", ".ts", ".wav", ".weba", ".webm", ".wma", ".wmv", ".wv",
+})  # fmt: skip
 # container (as PyAV names it) -> extension, for a direct link whose URL and headers name no media type
 CONTAINER_EXTENSIONS = {
     "mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".mkv", "flac": ".flac", "mp3": ".mp3",

@@ -150,7 +150,7 @@ def _warm_up(settings: WebSettings) -> None:
     def load() -> None:
         try:
             engine.load(options, word_timestamps=True)
-        except Exception as e:  # the first job will report it properly
+        except Exception as e:  # noqa: BLE001 - anything at all: the first job will report it properly
             log.warning("web: could not load %s in advance: %s", settings.default_model, e)
 
     threading.Thread(target=load, name="ovsub-web-warm-up", daemon=True).start()
