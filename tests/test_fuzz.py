@@ -24,8 +24,6 @@ import pytest
 
 from ovsub.cli import MEDIA_SUFFIXES
 
-pytestmark = pytest.mark.model
-
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, never copied in
 SOURCES = {  # short real clips, one per container (the MKV is cut to its first seconds below)
     "wav": DATA / "english/other/ljspeech_LJ002-0020.wav",  # PCM, 22 kHz, 1.5 s
@@ -131,6 +129,7 @@ def make_mutants(originals: dict[str, bytes], folder: Path) -> list[Path]:
     return paths
 
 
+@pytest.mark.model
 def test_damaged_media_fails_cleanly_through_the_cli(originals: dict[str, bytes], tmp_path: Path) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()

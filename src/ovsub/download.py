@@ -10,16 +10,13 @@ Each URL gets a folder in the cache named by a hash of the URL. A download goes 
 folder beside it and is renamed into place only once complete, so an interrupted download never
 looks like a cached one.
 
-A server fetching links for others passes two guards. ``address_check`` is asked about every
-address before any connection is opened, for the link, each redirect, and every request an
-extractor or a fragment download makes, and the connection then goes to exactly the address that
-was checked (a host name that resolves differently a moment later gains nothing). It works
-through yt-dlp's own urllib request handler, the only one such a download may use, with proxies
-off (through a proxy, the address checked would be the proxy's). ``max_bytes`` is counted as the
-bytes arrive, over every file of one download, so a server that announces no length, or lies
-about it, is cut off at the limit. In either case only yt-dlp's own downloaders run: those that
-hand a link to ffmpeg or another program (live streams, RTMP) are refused, as they would connect
-unchecked and unmetered.
+A server fetching links for others adds two guards. ``address_check`` is asked about every address
+before a connection opens (the link, each redirect, every extractor or fragment request), which
+then goes to exactly the address checked, so a name that resolves elsewhere a moment later gains
+nothing; only yt-dlp's urllib handler is used, proxies off (through one, the proxy's address
+would be checked). ``max_bytes`` counts bytes as they arrive, over all files of a download, so a
+server that announces no length, or lies, is cut off at the limit. Downloaders that hand a link to
+ffmpeg or another program (live streams, RTMP) are refused: they would connect unchecked.
 """
 
 from __future__ import annotations
@@ -203,10 +200,7 @@ def _staging_dir(cache: Path, key: str) -> Iterator[Path]:
 
 
 def _size(n_bytes: int) -> str:
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n_bytes >= factor:
-            return f"{n_bytes / factor:.3g} {unit}"
-    return f"{n_bytes} bytes"
+    return f"{n_bytes / 1024**2:.3g} MB" if n_bytes >= 1024**2 else f"{n_bytes / 1024:.3g} KB"
 
 
 class _SizeCap:
@@ -452,13 +446,5 @@ def _ensure_media_extension(media: Path, url: str) -> Path:
     return renamed
 
 
-__all__ = [
-    "DEFAULT_TIMEOUT_S",
-    "AddressCheck",
-    "AddressRefused",
-    "cache_key",
-    "cached",
-    "default_cache_dir",
-    "fetch",
-    "is_url",
-]
+__all__ = ["DEFAULT_TIMEOUT_S", "AddressCheck", "AddressRefused", "cache_key", "cached", "default_cache_dir", "fetch",
+           "is_url"]  # fmt: skip

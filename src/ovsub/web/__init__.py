@@ -87,9 +87,9 @@ def access_token(args: argparse.Namespace) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     """Run the web app until interrupted; the exit code for ``ovsub serve``.
 
-    Listening beyond loopback needs a token (``--token``, ``--token-file`` or $OVSUB_TOKEN) or an explicit
-    ``--no-token``. The default model is
-    loaded in the background at start, unless $OVSUB_WEB_NO_WARM_UP is 1.
+    Listening beyond loopback needs a token (``--token``, ``--token-file`` or $OVSUB_TOKEN) or an
+    explicit ``--no-token``. The default model is loaded in the background at start, unless
+    $OVSUB_WEB_NO_WARM_UP is 1.
     """
     try:
         settings = settings_from_args(args)
@@ -123,7 +123,7 @@ def serve(args: argparse.Namespace) -> int:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         address = f"http://{host}:{settings.port}/"
         print(f"ovsub: serving on {address}", file=sys.stderr)
-        if settings.token and getattr(args, "token", None):  # given on the command line, so no secret from this
+        if settings.token and getattr(args, "token", None):  # shown by ps anyway; a file's or $OVSUB_TOKEN's is not
             print(f"ovsub: open {address}?token={settings.token}", file=sys.stderr)
         elif settings.token:
             print(f"ovsub: open {address} and enter the access token (or add ?token=...)", file=sys.stderr)
