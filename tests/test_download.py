@@ -6,6 +6,7 @@ of paths, counts requests per path, and is shut down at teardown.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import socket
 import sys
@@ -80,6 +81,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         elif path in ("/endless.flac", "/huge.flac"):
             self._stream(announce=path == "/huge.flac")
+        elif path == "/endless.html":
+            self._endless_page()
+        elif path == "/gzipped.html":  # compressed though the client may not have asked: a small bomb
+            body = gzip.compress(b"<html><body>" + bytes(STREAM_BYTES // 4) + b"</body></html>")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         else:
             self._answer(with_body=True)
 
@@ -102,6 +113,20 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(block)
                 self.server.sent[self.path] = sent
         except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: what the cap test wants
+            pass
+
+    def _endless_page(self) -> None:
+        """An HTML page that goes on and on (up to STREAM_BYTES), with no Content-Length."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.close_connection = True
+        self.end_headers()
+        try:
+            self.wfile.write(b"<html><body>")
+            while self.server.sent[self.path] < STREAM_BYTES:
+                self.wfile.write(b"<p>" + b"a" * 65_536 + b"</p>")
+                self.server.sent[self.path] += 65_543
+        except (BrokenPipeError, ConnectionResetError):
             pass
 
     def do_HEAD(self) -> None:  # noqa: N802
@@ -325,3 +350,20 @@ def test_a_download_beyond_the_cap_is_cut_off(server: _Server, tmp_path: Path, p
 def test_a_download_under_the_cap_is_kept(server: _Server, tmp_path: Path) -> None:
     media = download.fetch(url(server, "/media/speech.mp4?capped"), tmp_path, max_bytes=VIDEO.stat().st_size)
     assert sha256(media) == sha256(VIDEO)
+
+
+def test_a_page_beyond_the_cap_is_cut_off_too(server: _Server, tmp_path: Path) -> None:
+    """The extractor reads a page whole, in memory: that read is capped like the media."""
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="limit"):
+        download.fetch(url(server, "/endless.html"), tmp_path, max_bytes=CAP_BYTES)
+    assert time.monotonic() - started < 30
+    assert server.sent["/endless.html"] < STREAM_BYTES / 4
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_compressed_answer_is_refused_when_capped(server: _Server, tmp_path: Path) -> None:
+    """yt-dlp would inflate it in memory whole; 16 MB of zeros arrive as 16 KB."""
+    with pytest.raises(DownloadError, match="compressed"):
+        download.fetch(url(server, "/gzipped.html"), tmp_path, max_bytes=CAP_BYTES)
+    assert not any(tmp_path.iterdir())

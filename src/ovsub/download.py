@@ -10,23 +10,15 @@ Each URL gets a folder in the cache named by a hash of the URL. A download goes 
 folder beside it and is renamed into place only once complete, so an interrupted download never
 looks like a cached one.
 
-A server fetching links for others adds two guards. ``address_check`` is asked about every address
-before a connection opens (the link, each redirect, every extractor or fragment request), which
-then goes to exactly the address checked, so a name that resolves elsewhere a moment later gains
-nothing; only yt-dlp's urllib handler is used, proxies off (through one, the proxy's address
-would be checked). ``max_bytes`` counts bytes as they arrive, over all files of a download, so a
-server that announces no length, or lies, is cut off at the limit. Downloaders that hand a link to
-ffmpeg or another program (live streams, RTMP) are refused: they would connect unchecked.
+A server fetching links for others passes ``address_check`` and ``max_bytes``: every connection
+is then vetted and every answer metered, as download_guard explains.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import hashlib
-import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -35,12 +27,12 @@ import shutil
 import socket
 import ssl
 import tempfile
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ovsub.download_guard import AddressCheck, AddressRefused, DownloadRefused, SizeCap, guarded_youtube_dl, size_text
 from ovsub.errors import DownloadError, MissingDependencyError
 
 log = logging.getLogger("ovsub")
@@ -61,16 +53,6 @@ CONTAINER_EXTENSIONS = {
     "wav": ".wav", "ogg": ".ogg", "aac": ".aac", "avi": ".avi", "flv": ".flv", "mpegts": ".ts",
     "asf": ".wmv", "mpeg": ".mpg", "aiff": ".aiff", "amr": ".amr", "wv": ".wv", "ac3": ".ac3",
 }  # fmt: skip
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-AddressCheck = Callable[[str, IPAddress], "str | None"]  # (host, an address it resolves to) -> why not, or None
-
-
-class AddressRefused(OSError):
-    """The address check refused a connection; the message says why."""
-
-
-class TooLarge(Exception):
-    """A download passed its size limit (raised from a progress hook, which stops the transfer)."""
 
 
 def is_url(text: str | os.PathLike[str]) -> bool:
@@ -137,7 +119,7 @@ def fetch(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     hit = cached(url, cache, audio_only)
     if hit is not None and max_bytes is not None and hit.stat().st_size > max_bytes:
-        raise DownloadError(f"{url}: the cached download is larger than the limit of {_size(max_bytes)}")
+        raise DownloadError(f"{url}: the cached download is larger than the limit of {size_text(max_bytes)}")
     if hit is not None:
         log.info("%s: using the cached download %s", url, hit)
         return hit
@@ -151,12 +133,12 @@ def fetch(
         options = _ytdlp_options(staging, audio_only, timeout_s)
         downloader = yt_dlp.YoutubeDL
         if max_bytes is not None or address_check is not None:
-            downloader = _guarded_downloader(yt_dlp, address_check)
+            downloader = guarded_youtube_dl(yt_dlp, address_check, max_bytes)
             options["external_downloader"] = {"default": "native"}  # HLS too, where yt-dlp would run ffmpeg
             if address_check is not None:
                 options["proxy"] = ""  # direct connections only: through a proxy the address checked is the proxy's
             if max_bytes is not None:
-                options["progress_hooks"] = [_SizeCap(max_bytes)]
+                options["progress_hooks"] = [SizeCap(max_bytes)]
         try:
             with downloader(options) as ydl:
                 info = ydl.extract_info(url, download=True)
@@ -197,115 +179,6 @@ def _staging_dir(cache: Path, key: str) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _size(n_bytes: int) -> str:
-    return f"{n_bytes / 1024**2:.3g} MB" if n_bytes >= 1024**2 else f"{n_bytes / 1024:.3g} KB"
-
-
-class _SizeCap:
-    """A yt-dlp progress hook that stops the download once more than ``max_bytes`` have arrived, in all files."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.received: dict[str, int] = {}  # file -> bytes so far (video and audio may come separately)
-
-    def __call__(self, progress: dict[str, Any]) -> None:
-        announced = progress.get("total_bytes")
-        if isinstance(announced, int) and announced > self.max_bytes:
-            raise TooLarge(f"the server announces {_size(announced)}, more than the limit of {_size(self.max_bytes)}")
-        self.received[str(progress.get("filename"))] = int(progress.get("downloaded_bytes") or 0)
-        if sum(self.received.values()) > self.max_bytes:
-            raise TooLarge(f"the download passed the limit of {_size(self.max_bytes)} and was stopped")
-
-
-def _connect_checked(
-    check: AddressCheck, address: tuple[str, int], timeout: object = None, source_address: Any = None
-) -> socket.socket:
-    """Resolve, ask ``check`` about every address, then connect to one of exactly those addresses."""
-    host, port = address
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    for *_, sockaddr in infos:
-        reason = check(host, ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
-        if reason:
-            raise AddressRefused(reason)
-    error: OSError = OSError(f"{host} has no address")
-    for family, kind, protocol, _, sockaddr in infos:
-        sock = socket.socket(family, kind, protocol)
-        try:
-            if isinstance(timeout, (int, float)):
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as e:
-            sock.close()
-            error = e
-    raise error
-
-
-class _CheckedConnections(urllib.request.AbstractHTTPHandler):
-    """urllib handler opening every http(s) connection through ``_connect_checked``, redirects included."""
-
-    handler_order = 400  # ahead of yt-dlp's own HTTPHandler (500), whose http_open is then never reached
-
-    def __init__(self, check: AddressCheck, context: ssl.SSLContext, source_address: str | None) -> None:
-        super().__init__()
-        self._check, self._context, self._source_address = check, context, source_address
-
-    def _connection(self, kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
-        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            if self._source_address:
-                kwargs["source_address"] = (self._source_address, 0)
-            connection = kind(host, **kwargs)
-            connection._create_connection = functools.partial(_connect_checked, self._check)  # type: ignore[attr-defined]
-            return connection
-
-        return make
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection(http.client.HTTPConnection), req)
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection(http.client.HTTPSConnection), req, context=self._context)
-
-
-def _guarded_downloader(yt_dlp: Any, check: AddressCheck | None) -> Any:
-    """A YoutubeDL that makes requests only through checked connections and runs only its own downloaders.
-
-    Built on first use, as yt-dlp is optional. Its urllib handler lives in a private module: if a
-    yt-dlp release moves it, this fails (closed) rather than downloading unchecked.
-    """
-    from yt_dlp.downloader import get_suitable_downloader
-    from yt_dlp.downloader.dash import DashSegmentsFD
-    from yt_dlp.downloader.hls import HlsFD
-    from yt_dlp.downloader.http import HttpFD
-    from yt_dlp.networking._urllib import UrllibRH
-
-    class CheckedUrllibRH(UrllibRH):
-        def _create_instance(self, proxies: Any, cookiejar: Any, legacy_ssl_support: Any = None) -> Any:
-            opener = super()._create_instance(proxies, cookiejar, legacy_ssl_support)
-            if check is not None:
-                context = self._make_sslcontext(legacy_ssl_support=legacy_ssl_support)
-                opener.add_handler(_CheckedConnections(check, context, self.source_address))
-            return opener
-
-    class GuardedYoutubeDL(yt_dlp.YoutubeDL):
-        def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
-            return super().build_request_director([CheckedUrllibRH], preferences)
-
-        def dl(self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False) -> Any:
-            downloader = get_suitable_downloader(info, self.params, to_stdout=name == "-")
-            if downloader not in (HttpFD, HlsFD, DashSegmentsFD):
-                live = " (a live stream)" if info.get("is_live") else ""
-                raise yt_dlp.utils.DownloadError(
-                    f"this media comes over {info.get('protocol')}{live}, which would be fetched by an outside "
-                    "program that the server cannot check or limit"
-                )
-            return super().dl(name, info, subtitle, test)
-
-    return GuardedYoutubeDL
 
 
 class _YtdlpLogger:
@@ -383,7 +256,7 @@ def _explain(error: BaseException, timeout_s: float) -> str:
 
     text = " ".join(str(e) for e in _causes(error))
     for e in _causes(error):
-        if isinstance(e, (AddressRefused, TooLarge)):
+        if isinstance(e, (AddressRefused, DownloadRefused)):
             return str(e)
     for e in _causes(error):
         if isinstance(e, HTTPError):
