@@ -171,8 +171,8 @@ class TranscribeOptions:
     beam_size: int = option(5, "beams for beam search (1: greedy)", min=1, max=MAX_BEAM_SIZE)
     word_timestamps: bool = option(True, "per-word timing (cues are timed less finely without it)")
     vad: bool = option(True, "skip non-speech with voice activity detection before decoding")
-    level_speech: bool = option(True, "bring every speech region to one loudness before decoding, so quiet "
-                                "speech beside loud speech is heard")  # fmt: skip
+    level_speech: bool = option(True, "raise quiet speech regions to the level of the loudest one they are decoded "
+                                "with, so quiet speech beside loud speech is heard")  # fmt: skip
     initial_prompt: str | None = option(None, "text to condition the first window on (names, spelling)")
     max_new_tokens: int = option(224, "tokens per 30 s window at most", min=1, max=440)
     vad_options: VadOptions = option(help="voice activity detection", factory=VadOptions, flag="vad")
