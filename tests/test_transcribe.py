@@ -9,7 +9,7 @@ import pytest
 
 from ovsub.audio import media
 from ovsub.transcription import windows as vad_windows
-from ovsub.whisper.transcriber import Chunk, DecodeResult, LanguageGuess
+from ovsub.whisper.transcriber import LanguageGuess
 from ovsub.cues import build_cues, check_cues
 from ovsub.options import CueOptions
 from ovsub.evaluation import corpus_wer
@@ -231,13 +231,17 @@ def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():
     assert (inside.start_s, inside.end_s) == (10.5, 10.9)
 
 
-def test_speech_after_an_early_stop_is_decoded_again():
-    from ovsub.transcription.guarded import WindowOutcome
-    from ovsub.transcription.timeline import unheard_rest
+def test_speech_no_word_covers_is_found():
+    from ovsub.transcription.evidence import SpeechEvidence, uncovered_speech
+    from ovsub.types import Word
 
-    window = vad_windows.Window((Region(0.0, 10.0), Region(12.0, 20.0), Region(21.0, 26.0)), gap_s=0.15)
-    stopped = DecodeResult((Chunk(0.0, 9.0, "early stop"),), "early stop", "en", None)
-    rest = unheard_rest(WindowOutcome(stopped, 0.0, False, ()), window)
-    assert rest is not None and [(r.start_s, r.end_s) for r in rest.regions] == [(12.0, 20.0), (21.0, 26.0)]
-    finished = DecodeResult((Chunk(0.0, 23.0, "all of it"),), "all of it", "en", None)
-    assert unheard_rest(WindowOutcome(finished, 0.0, False, ()), window) is None
+    # 20 s: speech frames from 1 s to 9 s and from 12 s to 19 s; the decoder's words cover 1-6 s and 12-19 s.
+    probs = np.zeros(round(20 / 0.032), np.float32)
+    probs[round(1 / 0.032) : round(9 / 0.032)] = 0.9
+    probs[round(12 / 0.032) : round(19 / 0.032)] = 0.9
+    evidence = SpeechEvidence(probs, np.zeros(20 * media.SAMPLE_RATE, np.float32))
+    words = [Word(t, t + 0.4, " w") for t in np.arange(1.0, 6.0, 0.5)] + [Word(12.0, 19.0, " long")]
+    gaps = uncovered_speech((Region(0.7, 9.3), Region(11.7, 19.3)), words, evidence, 1.0)
+    assert len(gaps) == 1 and abs(gaps[0][0] - 6.15) < 0.1 and abs(gaps[0][1] - 9.0) < 0.05
+    assert uncovered_speech((Region(0.7, 9.3),), words, evidence, 3.0) == []  # shorter than asked for
+

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ovsub.audio.vad import FRAME_S
+from ovsub.audio.vad import FRAME_S, Region
 from ovsub.types import Word
 from ovsub.whisper.features import SAMPLE_RATE
 
@@ -24,6 +24,8 @@ ENERGY_BELOW_DB = 20.0  # speech energy: within this of the loud frames (90th pe
 LOOKBACK_S = 0.3  # how far before the VAD's onset the energy may place it
 CONTEXT_S = 3.0  # audio around a word whose loud frames set its speech level
 MIN_WORD_S = 0.05  # a moved start leaves a word at least this long
+WORD_REACH_S = 0.25  # speech this close to a word counts as covered by it (word timing is approximate)
+JOIN_S = 1.0  # uncovered speech this close together is one stretch, the audio between included
 
 
 @dataclass(frozen=True)
@@ -89,3 +91,37 @@ def refine_starts(words: tuple[Word, ...], evidence: SpeechEvidence | None) -> t
                 word = replace(word, start_s=onset)
         out.append(word)
     return tuple(out)
+
+
+def uncovered_speech(
+    regions: tuple[Region, ...], words: list[Word], evidence: SpeechEvidence, min_s: float
+) -> list[tuple[float, float]]:
+    """Stretches of speech inside ``regions`` at least ``min_s`` long that no word is on or near.
+
+    Speech is a run of frames at or above the threshold; a word covers what lies within WORD_REACH_S of it;
+    uncovered runs less than JOIN_S apart are one stretch (a pause inside an utterance).
+
+    >>> e = SpeechEvidence(np.array([0.9] * 100, np.float32), np.zeros(100 * 512, np.float32))
+    >>> [(round(a, 2), round(b, 2)) for a, b in uncovered_speech((Region(0.0, 3.2),), [Word(0.0, 1.0, " hi")], e, 1.0)]
+    [(1.28, 3.2)]
+    """
+    runs: list[tuple[float, float]] = []
+    for region in regions:
+        first, last = int(region.start_s / FRAME_S), min(int(np.ceil(region.end_s / FRAME_S)), evidence.probabilities.size)
+        if last <= first:
+            continue
+        speech = evidence.probabilities[first:last] >= evidence.threshold
+        times = (first + np.arange(last - first)) * FRAME_S
+        for word in words:
+            near = (times + FRAME_S > word.start_s - WORD_REACH_S) & (times < word.end_s + WORD_REACH_S)
+            speech &= ~near
+        edges = np.diff(np.concatenate(([0], speech.astype(np.int8), [0])))
+        spans: list[tuple[float, float]] = []
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            start, end = max(region.start_s, float(times[a])), min(region.end_s, float(times[b - 1]) + FRAME_S)
+            if spans and start - spans[-1][1] < JOIN_S:  # one utterance with a pause: keep what lies between
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+        runs.extend(span for span in spans if span[1] - span[0] >= min_s)
+    return runs

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ovsub.options import TranscribeOptions
 from ovsub.transcription.guarded import WindowOutcome, decode_windows
-from ovsub.transcription.evidence import SpeechEvidence
-from ovsub.transcription.timeline import ends_by, segments_from_result, unheard_rest
-from ovsub.transcription.windows import Window
+from ovsub.audio.vad import Region
+from ovsub.transcription import guards
+from ovsub.transcription.evidence import SpeechEvidence, uncovered_speech
+from ovsub.transcription.timeline import ends_by, segments_from_result
+from ovsub.transcription.windows import Window, plan_windows
 from ovsub.types import Segment
 from ovsub.whisper.transcriber import DecodeRequest, Transcriber
+
+
+COVERAGE_MIN_S = 1.0  # speech at least this long with no word on it is decoded again on its own
+REDECODE_PAD_S = 0.3  # audio kept around such a stretch when it is decoded again
 
 
 class Scheduler:
@@ -82,9 +89,51 @@ class Scheduler:
             window, outcome = ready.popleft()
             if outcome.result is None:
                 continue
-            rest = unheard_rest(outcome, window) if self.options.vad else None
-            if rest is not None:  # decode what the decoder skipped before the next window
-                ready.appendleft((rest, self.decode([rest], outcome.result.language)[0]))
-            for segment in segments_from_result(outcome, window, next_id, not_before, self.evidence):
+            segments = segments_from_result(outcome, window, next_id, not_before, self.evidence)
+            for segment in self._covered(window, outcome.result.language, segments):
+                segment = replace(segment, id=next_id, start_s=max(segment.start_s, not_before))
                 next_id, not_before = segment.id + 1, segment.start_s
                 yield segment
+
+    def _covered(self, window: Window, language: str | None, segments: list[Segment]) -> list[Segment]:
+        """``segments`` and those of the speech the decoder jumped over in ``window``, decoded on its own.
+
+        Whisper sometimes skips an utterance inside a window, or stops early, and says nothing about it.
+        Each stretch of at least COVERAGE_MIN_S of speech (VAD frames, no padding) with no word on it is
+        decoded again alone, with REDECODE_PAD_S around it and the window's language, guards applied; text
+        the window already holds is not repeated. What stays without words goes into ``dropped``.
+        """
+        if self.evidence is None:
+            return segments
+        words = [w for s in segments for w in s.words]
+        gaps = uncovered_speech(window.regions, words, self.evidence, COVERAGE_MIN_S)
+        if not gaps:
+            return segments
+        heard = guards.normalize(" ".join(s.text for s in segments))
+        found: list[Segment] = []
+        for part in plan_windows(_padded(gaps, window)):
+            outcome = self.decode([part], language)[0]
+            if outcome.result is None:
+                continue
+            new = segments_from_result(outcome, part, 0, part.start_s, self.evidence)
+            found.extend(s for s in new if guards.normalize(s.text) not in heard)
+        words += [w for s in found for w in s.words]
+        for a, b in uncovered_speech(window.regions, words, self.evidence, COVERAGE_MIN_S):
+            self.dropped.append(
+                {"start_s": round(a, 3), "end_s": round(b, 3), "reasons": [f"no words decoded for {b - a:.1f} s of speech"]}
+            )
+        return sorted(segments + found, key=lambda s: s.start_s)
+
+
+def _padded(gaps: list[tuple[float, float]], window: Window) -> list[Region]:
+    """Stretches of speech widened by REDECODE_PAD_S inside the window's region that holds each, merged where
+    they meet."""
+    out: list[Region] = []
+    for start_s, end_s in gaps:
+        region = next(r for r in window.regions if r.start_s <= start_s < r.end_s)
+        lo, hi = max(region.start_s, start_s - REDECODE_PAD_S), min(region.end_s, end_s + REDECODE_PAD_S)
+        if out and lo <= out[-1].end_s:
+            out[-1] = Region(out[-1].start_s, max(out[-1].end_s, hi))
+        else:
+            out.append(Region(lo, hi))
+    return out

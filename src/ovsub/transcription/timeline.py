@@ -2,23 +2,19 @@
 
 A window's audio is speech regions joined by short gaps (``windows.Window``); its chunk and word times
 map back region by region, a word never stretches across silence VAD removed, and segment starts never
-go back in time. When the decoder stopped early inside a window, :func:`unheard_rest` names the speech it
-never reached, so it can be decoded again instead of lost.
+go back in time; a segment ends no later than the next one starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ovsub.audio.vad import Region
 from ovsub.transcription import guards
 from ovsub.transcription.evidence import SpeechEvidence, refine_starts
 from ovsub.transcription.guarded import WindowOutcome
 from ovsub.transcription.windows import Window
 from ovsub.types import Segment, Word
 
-MIN_REST_S = 2.0  # speech left after an early stop of the decoder that is worth a second decode
-REST_MARGIN_S = 0.5  # what counts as heard after the last timestamp (timestamps can end before the last word)
 
 
 def _clamp_words(words: tuple[Word, ...], start_s: float, end_s: float) -> tuple[Word, ...]:
@@ -101,24 +97,3 @@ def ends_by(segment: Segment, limit_s: float) -> Segment:
         return segment
     words = tuple(w if w.end_s <= limit_s else replace(w, end_s=max(w.start_s, limit_s)) for w in segment.words)
     return replace(segment, end_s=max(segment.start_s, limit_s), words=words)
-
-
-def unheard_rest(outcome: WindowOutcome, window: Window, min_rest_s: float = MIN_REST_S) -> Window | None:
-    """The speech of a window after the point where the decoder stopped early, if enough is left.
-
-    Whisper sometimes ends a window's text long before the window's speech ends (seen in packed windows
-    of quiet speech); what follows its last timestamp would otherwise be lost without a trace.
-    """
-    if outcome.result is None or not outcome.result.chunks:
-        return None
-    covered = window.to_source_time(max(c.end_s for c in outcome.result.chunks)) + REST_MARGIN_S
-    # Regions the decoder never reached, and the tail of the one it stopped in when that tail is long
-    # (a short tail is most likely the last words, already written: decoding it again would repeat them).
-    rest = tuple(
-        Region(max(r.start_s, covered), r.end_s)
-        for r in window.regions
-        if r.start_s >= covered or r.end_s - covered >= min_rest_s
-    )
-    if not rest or sum(r.duration_s for r in rest) < min_rest_s:
-        return None
-    return Window(rest, gap_s=window.gap_s)
