@@ -66,11 +66,15 @@ def transcribe(
         evidence = SpeechEvidence(planned.probabilities, samples, opts.vad_options.threshold)
     scheduler = Scheduler(transcriber, samples, opts, evidence)
     language = planned.language
-    # With the language still unknown (nothing detected ahead), decode the first window now: the language
-    # it is decoded in is the file's.
-    first = scheduler.decode([planned.windows[0][0]], None)[0] if planned.windows and language is None else None
-    if first is not None and first.result is not None:
-        language = first.result.detected or language
+    # Unless the user named the language, decode the first window now: what Whisper hears in the first 30 s of
+    # speech is the file's language and how sure it is (as Whisper itself judges it), and it names the
+    # language when nothing was detected ahead.
+    first = None
+    if planned.windows and not opts.language and transcriber.multilingual:
+        first = scheduler.decode([planned.windows[0][0]], planned.windows[0][1])[0]
+        heard = first.result.detected if first.result is not None else None
+        if heard is not None and (language is None or heard.language == language.language):
+            language = heard
     info = TranscriptInfo(
         source=str(source),
         duration_s=len(samples) / SAMPLE_RATE,

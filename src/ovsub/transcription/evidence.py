@@ -20,8 +20,11 @@ from ovsub.types import Word
 from ovsub.whisper.features import SAMPLE_RATE
 
 ENERGY_HOP = 160  # samples: the energy envelope's step, 10 ms
-ENERGY_BELOW_DB = 20.0  # speech energy: within this of the loud frames (90th percentile) around the onset
-LOOKBACK_S = 0.3  # how far before the VAD's onset the energy may place it
+ENERGY_BELOW_DB = 20.0  # speech energy: within this of the loud frames (90th percentile) around the onset...
+ABOVE_BACKGROUND_DB = 10.0  # ...and this far above the background (the 10th percentile)
+DIGITAL_SILENCE_DB = -90.0  # 10 ms at or below this level is (near-)digital silence, not background
+LOOKBACK_S = 0.5  # how far before the VAD's onset the energy may place it
+RISE_SLACK_S = 0.1  # how far before a word's own start the energy's rise may lie
 CONTEXT_S = 3.0  # audio around a word whose loud frames set its speech level
 MIN_WORD_S = 0.05  # a moved start leaves a word at least this long
 WORD_REACH_S = 0.25  # speech this close to a word counts as covered by it (word timing is approximate)
@@ -57,7 +60,8 @@ class SpeechEvidence:
         return 0 <= i < self.probabilities.size and bool(self.probabilities[i] >= self.threshold)
 
     def _energy_onset(self, earliest_s: float, onset_s: float) -> float:
-        """The earliest time from ``earliest_s`` on where the energy stays at speech level up to ``onset_s``."""
+        """Where the energy rises to speech level and stays there up to ``onset_s``, if that is after
+    ``earliest_s``; else ``onset_s`` (no rise to time by)."""
         lo = max(0, int((onset_s - CONTEXT_S) * SAMPLE_RATE))
         hi = min(self.samples.size, int((onset_s + CONTEXT_S) * SAMPLE_RATE))
         around = self.samples[lo:hi]
@@ -65,11 +69,20 @@ class SpeechEvidence:
         if frames.shape[0] < 2:
             return onset_s
         level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float32), axis=1) + 1e-12)
-        floor = float(np.percentile(level, 90)) - ENERGY_BELOW_DB
+        # Speech level: above the background (the quietest frames around) by a margin, and within reach of the
+        # loud frames; recordings with steady background noise would otherwise pass the whole lookback.
+        sound = level[level > DIGITAL_SILENCE_DB]  # zeros around a clip are no background to measure against
+        if sound.size < 2:
+            return onset_s
+        floor = max(float(np.percentile(sound, 10)) + ABOVE_BACKGROUND_DB, float(np.percentile(sound, 90)) - ENERGY_BELOW_DB)
         k = int((onset_s * SAMPLE_RATE - lo) // ENERGY_HOP)
-        stop = max(0, int((earliest_s * SAMPLE_RATE - lo) // ENERGY_HOP))
+        # The rise is looked for a little before ``earliest_s`` too (a voice starting just before the word's
+        # aligned start is still a rise), and what is returned is never before ``earliest_s``.
+        stop = max(0, int(((earliest_s - RISE_SLACK_S) * SAMPLE_RATE - lo) // ENERGY_HOP))
         while k - 1 >= stop and k - 1 < level.size and level[k - 1] >= floor:
             k -= 1
+        if k == stop and (k == 0 or level[k - 1] >= floor):  # loud from before: background as loud as the voice
+            return onset_s
         return max(earliest_s, (lo + k * ENERGY_HOP) / SAMPLE_RATE)
 
 
@@ -86,9 +99,9 @@ def refine_starts(words: tuple[Word, ...], evidence: SpeechEvidence | None) -> t
     out = []
     for word in words:
         if not evidence.is_speech(word.start_s) and word.end_s - word.start_s > MIN_WORD_S:
-            onset = evidence.onset_in(word.start_s, word.end_s - MIN_WORD_S)
+            onset = evidence.onset_in(word.start_s, word.end_s)
             if onset is not None and onset > word.start_s:
-                word = replace(word, start_s=onset)
+                word = replace(word, start_s=min(onset, word.end_s - MIN_WORD_S))
         out.append(word)
     return tuple(out)
 

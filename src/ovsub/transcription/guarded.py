@@ -61,6 +61,8 @@ def decode_window(
             return WindowOutcome(result, temperature, i > 0, tuple(reasons))
         reasons.extend(f"t={temperature}: {r}" for r in verdict.reasons)
         log.debug("window rejected at temperature %s: %s", temperature, verdict.reasons)
+        if verdict.no_speech:  # as openai-whisper: silence is not retried, and nothing of it is kept
+            return WindowOutcome(None, temperature, i > 0, tuple(reasons))
         if not verdict.made_up and text.strip():
             keepable.append((result, temperature))
     if keepable:

@@ -49,6 +49,7 @@ class Verdict:
     # silence phrase, or Whisper itself hearing no speech. Repetition (a chorus, a quote said twice) and low
     # confidence alone leave this False: such text may be real, and is kept when nothing better comes.
     made_up: bool = False
+    no_speech: bool = False  # Whisper itself hears no speech (its no-speech rule fired): no retry will help
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,14 @@ def assess(
     silence (openai-whisper's rule).
 
     >>> assess("He hoped there would be stew for dinner.", 3.0)
-    Verdict(ok=True, reasons=(), made_up=False)
+    Verdict(ok=True, reasons=(), made_up=False, no_speech=False)
     >>> assess("Thank you for watching.", 12.0).reasons
     ("only a silence phrase ('thank you for watching') for 12.0 s of speech",)
     """
     opts = options or GuardOptions()
-    made_up = _made_up(text, speech_s, avg_logprob, opts, no_speech_prob)
+    made_up = _made_up(text, speech_s, avg_logprob, opts)
+    silent = _no_speech(avg_logprob, opts, no_speech_prob)
+    made_up.extend(silent)
     reasons: list[str] = []
     ratio = compression_ratio(text)
     if opts.max_compression_ratio and ratio > opts.max_compression_ratio:
@@ -198,12 +201,10 @@ def assess(
     if opts.min_avg_logprob is not None and avg_logprob is not None and avg_logprob < opts.min_avg_logprob:
         reasons.append(f"avg_logprob {avg_logprob:.2f} < {opts.min_avg_logprob}")
     reasons.extend(made_up)
-    return Verdict(ok=not reasons, reasons=tuple(reasons), made_up=bool(made_up))
+    return Verdict(ok=not reasons, reasons=tuple(reasons), made_up=bool(made_up), no_speech=bool(silent))
 
 
-def _made_up(
-    text: str, speech_s: float, avg_logprob: float | None, opts: GuardOptions, no_speech_prob: float | None
-) -> list[str]:
+def _made_up(text: str, speech_s: float, avg_logprob: float | None, opts: GuardOptions) -> list[str]:
     """The reasons that prove a text is not what was said (see Verdict.made_up)."""
     reasons: list[str] = []
     loop = find_loop(text, opts.loop_min_repeats, opts.loop_min_chars)
@@ -215,11 +216,16 @@ def _made_up(
     phrase = silence_phrase(text, opts.silence_phrases)
     if phrase is not None and speech_s >= opts.silence_phrase_min_speech_s:
         reasons.append(f"only a silence phrase ({phrase!r}) for {speech_s:.1f} s of speech")
+    return reasons
+
+
+def _no_speech(avg_logprob: float | None, opts: GuardOptions, no_speech_prob: float | None) -> list[str]:
+    """openai-whisper's silence rule: Whisper hears no speech and is unsure of the text it wrote anyway."""
     unsure = avg_logprob is not None and opts.min_avg_logprob is not None and avg_logprob < opts.min_avg_logprob
     if unsure and no_speech_prob is not None and opts.no_speech_threshold is not None:
         if no_speech_prob > opts.no_speech_threshold:
-            reasons.append(f"no speech: probability {no_speech_prob:.2f} > {opts.no_speech_threshold}")
-    return reasons
+            return [f"no speech: probability {no_speech_prob:.2f} > {opts.no_speech_threshold}"]
+    return []
 
 
 __all__ = [

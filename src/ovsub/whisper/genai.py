@@ -116,7 +116,7 @@ class GenAITranscriber:
         elif not self.multilingual:
             language = "en"
         score = float(result.scores[0]) if getattr(result, "scores", None) else None
-        detected = LanguageGuess(language, None) if language and not request.language else None
+        detected = LanguageGuess(language, None) if language and not request.language else None  # no probabilities
         text = result.texts[0] if result.texts else ""
         return DecodeResult(tuple(chunks), text, language or request.language, score, detected)
 

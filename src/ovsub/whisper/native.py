@@ -206,10 +206,11 @@ class NativeTranscriber:
         first = self._first_step(len(windows))
         no_speech = np.exp(first[:, self.special.no_speech])
         guesses: list[LanguageGuess | None] = [None] * len(windows)
+        if self.multilingual:  # what Whisper hears, asked or not: a file's language probability comes from it
+            guesses = list(self._languages(first))
         if request.language or not self.multilingual:
             language = request.language or "en"
         else:
-            guesses = list(self._languages(first))
             if len({g.language for g in guesses if g}) > 1:  # auto language and the windows disagree: one at a time
                 return [self._decode_windows([w], request)[0] for w in windows]
             language = guesses[0].language if guesses[0] else "en"

@@ -86,7 +86,7 @@ class DecodeResult:
     text: str  # all text, as the model wrote it
     language: str | None  # language decoded in (detected or forced), ISO 639-1
     score: float | None  # the hypothesis' log-probability per token, when the engine reports it
-    detected: LanguageGuess | None = None  # the decode's own language detection, when the language was not given
+    detected: LanguageGuess | None = None  # the language Whisper hears in the audio (given one or not), if reported
     no_speech_prob: float | None = None  # Whisper's own "this is not speech" probability, when the engine reports it
 
 
