@@ -25,11 +25,21 @@ from ovsub.whisper.transcriber import DecodeRequest, Transcriber
 class Scheduler:
     """Decodes windows of one file, keeping the record of what the guards dropped."""
 
-    def __init__(self, transcriber: Transcriber, samples: np.ndarray, options: TranscribeOptions) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        *,
+        dropped: list[dict[str, Any]] | None = None,
+        channel: int | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.samples = samples
         self.options = options
-        self.dropped: list[dict[str, Any]] = []  # windows every attempt of which the guards rejected, and why
+        # Windows every attempt of which the guards rejected, and why (a list shared by the channels of a file).
+        self.dropped: list[dict[str, Any]] = [] if dropped is None else dropped
+        self.channel = channel  # the channel these samples are, when channels are transcribed one by one
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
@@ -38,9 +48,10 @@ class Scheduler:
         outcomes = decode_windows(self.transcriber, audios, request, self.options.guards)
         for window, outcome in zip(windows, outcomes):
             if outcome.result is None:
-                self.dropped.append(
-                    {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3), "reasons": list(outcome.reasons)}
-                )
+                record: dict[str, Any] = {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3)}
+                if self.channel is not None:
+                    record["channel"] = self.channel
+                self.dropped.append({**record, "reasons": list(outcome.reasons)})
         return outcomes
 
     def segments(
