@@ -125,3 +125,53 @@ def test_merge_keeps_every_segment_once_with_starts_never_going_back(streams: li
         mine = [replace(s, id=0, channel=None) for s in merged if s.channel == k]
         assert mine == [replace(s, id=0) for s in stream]
 
+
+# -- the whole path, with the real model --------------------------------------------------------------------------
+
+LEFT = "He began a confused complaint against the wizard, who had vanished behind the curtain on the left."
+RIGHT = "The horizon seems extremely distant."
+
+
+def recall(reference: str, heard: str) -> float:
+    """Share of the reference's words found in what was heard (each heard word counted once)."""
+    from collections import Counter
+
+    from ovsub.evaluation import normalize
+
+    wanted, got = Counter(normalize(reference)), Counter(normalize(heard))
+    return sum(min(n, got[w]) for w, n in wanted.items()) / sum(wanted.values())
+
+
+def test_split_channels_gives_both_speakers_words(tmp_path: Path, data_dir: Path, base_model: object) -> None:
+    import json
+
+    from ovsub.cli import main
+    from ovsub.transcription import transcribe
+
+    out = tmp_path / "out"
+    rc = main(["transcribe", str(data_dir / STEREO), "--channels", "split", "-o", str(out), "-q",
+               "-f", "srt,json,vtt,ass,ttml,txt", "--karaoke"])  # fmt: skip
+
+    assert rc == 0
+    document = json.loads((out / "fw_stereo_diarization.json").read_text(encoding="utf-8"))
+    assert document["options"]["transcribe"]["channels"] == "split"
+    segments = document["segments"]
+    assert {s["channel"] for s in segments} == {0, 1}
+    assert [s["id"] for s in segments] == list(range(len(segments)))
+    assert all(a["start_s"] <= b["start_s"] for a, b in zip(segments, segments[1:]))
+    left = " ".join(s["text"] for s in segments if s["channel"] == 0)
+    right = " ".join(s["text"] for s in segments if s["channel"] == 1)
+    assert recall(LEFT, left) >= 0.7 and recall(RIGHT, right) >= 0.7, (left, right)
+    assert recall(RIGHT, left) < 0.5 and recall(LEFT, right) < 0.3, (left, right)  # each speaker on their side
+    # Where a cue holds both speakers, each has a line of their own, starting with the dash.
+    srt = (out / "fw_stereo_diarization.srt").read_text(encoding="utf-8")
+    srt_cues = [block.splitlines()[2:] for block in srt.split("\n\n") if block]
+    both = [lines for lines in srt_cues if len(lines) == 2 and all(line.startswith("-") for line in lines)]
+    assert both, srt_cues
+    assert recall(" ".join(both[0][0].lstrip("-").split()), LEFT) >= 0.8  # the left speaker's line comes first
+    assert recall(" ".join(both[0][1].lstrip("-").split()), RIGHT) >= 0.8
+    assert document["violations"] == [] or all("per second" in v for v in document["violations"])
+
+    # The mix of the same file loses the right-hand speaker where the two overlap (what split is for).
+    mixed, _ = transcribe(str(data_dir / STEREO), transcriber=base_model)
+    assert recall(RIGHT, " ".join(s.text for s in mixed)) < recall(RIGHT, right)
