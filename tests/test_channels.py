@@ -175,3 +175,24 @@ def test_split_channels_gives_both_speakers_words(tmp_path: Path, data_dir: Path
     # The mix of the same file loses the right-hand speaker where the two overlap (what split is for).
     mixed, _ = transcribe(str(data_dir / STEREO), transcriber=base_model)
     assert recall(RIGHT, " ".join(s.text for s in mixed)) < recall(RIGHT, right)
+
+
+@pytest.mark.parametrize("other", ["digital_silence", "noise_only"])
+def test_a_side_without_speech_gives_no_words(other: str, data_dir: Path, base_model: object) -> None:
+    from ovsub.audio import media
+    from ovsub.evaluation import corpus_wer
+    from ovsub.transcription import transcribe
+
+    speech = media.load_audio(data_dir / "english/other/jfk.wav")
+    quiet = np.zeros_like(speech)
+    if other == "noise_only":
+        noise = media.load_audio(data_dir / "english/other/noise_only_leopard_empty.wav")
+        quiet[: len(noise)] = noise[: len(quiet)]
+
+    segments, info = transcribe("two sides", audio=np.stack([quiet, speech]), transcriber=base_model, beam_size=1)
+    segments = list(segments)
+
+    assert {s.channel for s in segments} == {1}  # nothing made up on the silent or noisy left
+    reference = (data_dir / "english/other/jfk.ref.txt").read_text(encoding="utf-8")
+    assert corpus_wer([(reference, " ".join(s.text for s in segments))]) < 0.1
+    assert info.language == "en" and info.duration_s == pytest.approx(11.0)
