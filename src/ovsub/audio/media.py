@@ -111,7 +111,9 @@ def _load(path: str | os.PathLike[str], stream: int | str | None, split: bool) -
     if rows == 1:
         audio.resize((1, filled), refcheck=False)
         return audio
-    return audio[:, :filled]  # rows stay contiguous; the unused tail (the estimate's slack) goes with the array
+    # Each row stays contiguous. The unused tail (the estimate's slack, or what is left of PREALLOC_UNKNOWN_S when
+    # the file gave no length) stays allocated with the array rather than copying both rows once more.
+    return audio[:, :filled]
 
 
 def _split_layout(track: AudioStreamInfo, media_path: Path) -> str:
