@@ -44,6 +44,7 @@ class Settings:
     language: str | None = "en"  # forced language (None detects it)
     word_timestamps: bool = True  # per-word timing: ovsub needs it for cues, so it is on by default
     vad: bool = False  # voice activity detection before decoding (ovsub: Silero on OpenVINO; fw: vad_filter)
+    batch_size: int = 0  # faster-whisper only: above 0, its BatchedInferencePipeline with this many windows a batch
 
 
 class Engine(Protocol):
@@ -54,6 +55,11 @@ class Engine(Protocol):
 
     def transcribe(self, audio: np.ndarray | None, path: str) -> str:
         """The whole transcript; ``audio=None`` makes the engine decode ``path`` itself."""
+        ...
+
+    def segments(self, audio: np.ndarray | None, path: str) -> tuple[list[Any], dict[str, Any]]:
+        """The transcript as ovsub ``Segment``s with their words (other engines' converted), and what the engine
+        reports beside them (ovsub: the windows its guards dropped)."""
         ...
 
     def close(self) -> None: ...
@@ -161,10 +167,14 @@ class OvsubEngine:
         )
 
     def transcribe(self, audio: np.ndarray | None, path: str) -> str:
-        from ovsub.transcription import transcribe
+        return " ".join(s.text.strip() for s in self.segments(audio, path)[0])
 
-        segments, _ = transcribe(path, self.options, self.model, audio=audio)
-        return " ".join(s.text.strip() for s in segments)
+    def segments(self, audio: np.ndarray | None, path: str) -> tuple[list[Any], dict[str, Any]]:
+        from ovsub import transcribe
+
+        segments, info = transcribe(path, self.options, self.model, audio=audio)
+        decoded = list(segments)  # info.dropped fills in while the segments are consumed
+        return decoded, {"dropped": info.dropped, "speech_s": info.speech_s}
 
     def close(self) -> None:
         pass
@@ -201,22 +211,51 @@ class FasterWhisperEngine:
         self._tmp = tempfile.TemporaryDirectory(prefix="ovsub-bench-ct2-")
         folder = ct2_model_dir(Path(self._tmp.name))
         self.model = WhisperModel(str(folder), device="cpu", compute_type=compute_type, cpu_threads=settings.threads)
+        self.batched = None
+        if settings.batch_size > 0:
+            from faster_whisper import BatchedInferencePipeline
+
+            self.batched = BatchedInferencePipeline(self.model)
         self.notes = (
-            f"faster-whisper compute_type={compute_type}, cpu_threads={settings.threads}, "
-            f"vad_filter={settings.vad}; its defaults otherwise (condition_on_previous_text=True, "
-            "temperature fallback 0.0-1.0)"
+            f"faster-whisper compute_type={compute_type}, cpu_threads={settings.threads}, vad_filter={settings.vad}"
+            + (
+                f", BatchedInferencePipeline batch_size={settings.batch_size}; its defaults otherwise (no conditioning "
+                "on previous text, one temperature)"
+                if self.batched
+                else "; its defaults otherwise (condition_on_previous_text=True, temperature fallback 0.0-1.0)"
+            )
         )
 
-    def transcribe(self, audio: np.ndarray | None, path: str) -> str:
+    def _decode(self, audio: np.ndarray | None, path: str) -> Any:
+        """faster-whisper's lazy segments (the generator decodes as it is consumed)."""
         s = self.settings
-        segments, _ = self.model.transcribe(
-            path if audio is None else audio,
-            language=s.language,
-            beam_size=s.beam_size,
-            word_timestamps=s.word_timestamps,
-            vad_filter=s.vad,
-        )
-        return " ".join(seg.text.strip() for seg in segments)  # the generator decodes as it is consumed
+        source = path if audio is None else audio
+        asked = dict(language=s.language, beam_size=s.beam_size, word_timestamps=s.word_timestamps, vad_filter=s.vad)
+        if self.batched is not None:
+            return self.batched.transcribe(source, batch_size=s.batch_size, **asked)[0]
+        return self.model.transcribe(source, **asked)[0]
+
+    def transcribe(self, audio: np.ndarray | None, path: str) -> str:
+        return " ".join(seg.text.strip() for seg in self._decode(audio, path))
+
+    def segments(self, audio: np.ndarray | None, path: str) -> tuple[list[Any], dict[str, Any]]:
+        from ovsub import Segment, Word
+
+        converted = [
+            Segment(
+                id=i,
+                start_s=seg.start,
+                end_s=seg.end,
+                text=seg.text.strip(),
+                words=tuple(Word(w.start, w.end, w.word, w.probability) for w in seg.words or ()),
+                language=self.settings.language,
+                avg_logprob=seg.avg_logprob,
+                compression_ratio=seg.compression_ratio,
+                temperature=seg.temperature or 0.0,
+            )
+            for i, seg in enumerate(self._decode(audio, path))
+        ]
+        return converted, {}
 
     def close(self) -> None:
         del self.model
@@ -255,6 +294,9 @@ class OpenAIWhisperEngine:
             fp16=False,
         )
         return str(result["text"]).strip()
+
+    def segments(self, audio: np.ndarray | None, path: str) -> tuple[list[Any], dict[str, Any]]:
+        raise EngineUnavailable("openai-whisper: only whole transcripts are compared, not segments")
 
     def close(self) -> None:
         pass

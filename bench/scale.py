@@ -9,6 +9,9 @@ transcribed by ovsub's own default path (VAD on, beam 5, word timestamps; file i
 media is timed too) in a process of its own, after a warm-up on a short clip. Time should grow
 linearly with length (RTF flat) and peak memory only by the decoded samples (3.7 MiB per minute of
 float32 at 16 kHz).
+
+The builder (plan -> lay_out -> write_wav, shaped by JoinOptions) also serves bench/longform.py, whose files keep
+each clip's loudness as recorded and put noise in some of the gaps; the plan it returns says where every piece is.
 """
 
 from __future__ import annotations
@@ -20,17 +23,23 @@ import random
 import sys
 import tempfile
 import wave
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import report
 from report import fmt
 
+if TYPE_CHECKING:
+    from ovsub.evaluation import Clip
+
 SAMPLE_RATE = 16000  # Hz, what ovsub decodes to
 SILENCE_S = (0.5, 1.0)  # range of the pause put between two clips, seconds
 SEED = 6  # for the pause lengths: every run builds the same files
+NOISE_S = (1.2, 3.0)  # range of a noise gap's length, when JoinOptions asks for noise between clips
 # Every clip is brought to this RMS level (about -26 dBFS, peaks kept below full scale). The shared clips
 # differ by up to 45 dB (several FLEURS recordings sit near -65 dBFS); joined as they are, a quiet clip after
 # a loud one is skipped in long-form decoding by every engine tried (ovsub and faster-whisper alike, though
@@ -46,10 +55,15 @@ DEFAULT_OUT = report.BENCH_DIR / "results" / "scale-latest.md"
 def source_clips(data_dir: Path) -> list[tuple[np.ndarray, str]]:
     """The English ground-truth clips as (samples, reference); the derived long file is left out (it repeats them)."""
     from ovsub.audio import media
+
+    return [(media.load_audio(c.path), c.reference) for c in english_clips(data_dir)]
+
+
+def english_clips(data_dir: Path) -> list[Clip]:
+    """The English ground-truth clips, without the derived long file (it only repeats them)."""
     from ovsub.evaluation import english_ground_truth
 
-    clips = [c for c in english_ground_truth(data_dir) if "long" not in c.path.parts]
-    return [(media.load_audio(c.path), c.reference) for c in clips]
+    return [c for c in english_ground_truth(data_dir) if "long" not in c.path.parts]
 
 
 def level(samples: np.ndarray) -> np.ndarray:
@@ -61,24 +75,147 @@ def level(samples: np.ndarray) -> np.ndarray:
     return samples * min(TARGET_RMS / rms, PEAK_LIMIT / peak)
 
 
-def build_audio(path: Path, minutes: float, clips: list[tuple[np.ndarray, str]]) -> tuple[float, str]:
-    """Write ``minutes`` of speech to a 16-bit WAV at ``path``; return its length in seconds and its reference."""
-    rng = random.Random(SEED)
+# -- Joining clips into one long file ------------------------------------------------------------------------------
+#
+# A file is planned first, as a list of Pieces (clip, silence or noise, in samples), then written. The plan is the
+# ground truth a benchmark scores against: where every clip occurrence starts and ends, what lies between them.
+
+
+@dataclass(frozen=True)
+class JoinOptions:
+    """How clips are joined into one long file; the defaults make this script's own files."""
+
+    levelled: bool = True  # bring every clip to TARGET_RMS (False keeps each clip's loudness as recorded)
+    silence_s: tuple[float, float] = SILENCE_S  # range of a silent gap's length, drawn uniformly
+    noise_share: float = 0.0  # chance that a gap holds noise instead of silence
+    noise_s: tuple[float, float] = NOISE_S  # range of a noise gap's length, drawn uniformly
+    whole_passes: bool = False  # stop only at the end of a pass over all clips, so each is heard equally often
+    shuffle_after: int | None = None  # passes after this many take the clips in a seeded random order (None: never)
+    seed: int = SEED
+
+    def __post_init__(self) -> None:
+        for name in ("silence_s", "noise_s"):
+            low, high = getattr(self, name)
+            if not 0.0 <= low <= high:
+                raise ValueError(f"{name} must be a range 0 <= low <= high, not {low}..{high}")
+        if not 0.0 <= self.noise_share <= 1.0:
+            raise ValueError(f"noise_share must be between 0 and 1, not {self.noise_share}")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One stretch of a built file, in samples at SAMPLE_RATE."""
+
+    kind: str  # "clip", "silence" or "noise"
+    start: int  # first sample in the built file
+    end: int  # one past the last sample
+    clip: int = -1  # for a clip: its index in the clip list
+    source_start: int = 0  # for noise: where in the (looped) noise recording this piece starts
+
+    @property
+    def start_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        return self.end / SAMPLE_RATE
+
+
+Gap = tuple[str, int, int]  # kind ("silence" or "noise"), length in samples, where it starts in the noise recording
+
+
+def draw_gap(rng: random.Random, options: JoinOptions, noise_samples: int) -> Gap:
+    """One gap between clips: silence, or (with chance noise_share) a stretch of the looped noise recording."""
+    if options.noise_share and noise_samples and rng.random() < options.noise_share:
+        length = int(rng.uniform(*options.noise_s) * SAMPLE_RATE)
+        return "noise", length, rng.randrange(noise_samples)
+    return "silence", int(rng.uniform(*options.silence_s) * SAMPLE_RATE), 0
+
+
+def clip_order(lengths: Sequence[int], minutes: float, options: JoinOptions, rng: random.Random) -> list[int]:
+    """Which clip comes when. Cycles through the clips until ``minutes`` are reached, or with whole_passes,
+    for the number of whole passes whose expected length (gaps included) comes nearest to it (at least one).
+
+    >>> clip_order([SAMPLE_RATE * 29] * 3, 3.0, JoinOptions(whole_passes=True), random.Random(0))
+    [0, 1, 2, 0, 1, 2]
+    """
+    if not lengths:
+        return []
     target = int(minutes * 60 * SAMPLE_RATE)
-    written, references, i = 0, [], 0
+    if options.whole_passes:
+        noise_s, silence_s = sum(options.noise_s) / 2, sum(options.silence_s) / 2
+        mean_gap = options.noise_share * noise_s + (1 - options.noise_share) * silence_s
+        passes = max(1, round(target / (sum(lengths) + len(lengths) * mean_gap * SAMPLE_RATE)))
+    else:  # enough passes, cut below
+        passes = target // max(min(lengths), 1) // len(lengths) + 1
+    order: list[int] = []
+    for k in range(passes):
+        one_pass = list(range(len(lengths)))
+        if options.shuffle_after is not None and k >= options.shuffle_after:
+            rng.shuffle(one_pass)
+        order += one_pass
+    return order
+
+
+def lay_out(order: Sequence[int], lengths: Sequence[int], gaps: Sequence[Gap]) -> list[Piece]:
+    """The pieces of a file: gap i, then clip order[i]; gaps beyond the clips go at the end.
+
+    >>> [(p.kind, p.start, p.end) for p in lay_out([1], [5, 7], [("silence", 3, 0), ("noise", 2, 4)])]
+    [('silence', 0, 3), ('clip', 3, 10), ('noise', 10, 12)]
+    """
+    pieces: list[Piece] = []
+    at = 0
+    for i, gap in enumerate(gaps):
+        kind, length, source_start = gap
+        if length:
+            pieces.append(Piece(kind, at, at + length, source_start=source_start))
+            at += length
+        if i < len(order):
+            pieces.append(Piece("clip", at, at + lengths[order[i]], clip=order[i]))
+            at += lengths[order[i]]
+    return pieces
+
+
+def plan(lengths: Sequence[int], minutes: float, options: JoinOptions, noise_samples: int = 0) -> list[Piece]:
+    """Clips of these lengths (samples) joined into about ``minutes``, a gap before each clip (seeded, repeatable)."""
+    rng = random.Random(options.seed)
+    order = clip_order(lengths, minutes, options, rng)
+    target = int(minutes * 60 * SAMPLE_RATE)
+    gaps: list[Gap] = []
+    written = 0
+    for clip in order:
+        if written >= target and not options.whole_passes:
+            break
+        gaps.append(draw_gap(rng, options, noise_samples))
+        written += gaps[-1][1] + lengths[clip]
+    return lay_out(order[: len(gaps)], lengths, gaps)
+
+
+def write_wav(path: Path, pieces: Sequence[Piece], clips: Sequence[np.ndarray], noise: np.ndarray | None,
+              levelled: bool) -> None:
+    """Write the planned pieces as a 16 kHz 16-bit mono WAV, one piece at a time (a long file never sits in memory)."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
-        while written < target:
-            samples, reference = clips[i % len(clips)]
-            gap = np.zeros(int(rng.uniform(*SILENCE_S) * SAMPLE_RATE), dtype=np.int16)
-            pcm = (np.clip(level(samples), -1.0, 1.0) * 32767).astype(np.int16)
-            out.writeframes(gap.tobytes() + pcm.tobytes())
-            written += gap.size + pcm.size
-            references.append(reference)
-            i += 1
-    return written / SAMPLE_RATE, " ".join(references)
+        for piece in pieces:
+            if piece.kind == "clip":
+                samples = level(clips[piece.clip]) if levelled else clips[piece.clip]
+            elif piece.kind == "noise" and noise is not None and noise.size:
+                samples = np.take(noise, np.arange(piece.start, piece.end) - piece.start + piece.source_start,
+                                  mode="wrap")
+            else:
+                samples = np.zeros(piece.end - piece.start, dtype=np.float32)
+            out.writeframes((np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+
+
+def build_audio(path: Path, minutes: float, clips: list[tuple[np.ndarray, str]],
+                options: JoinOptions = JoinOptions(), noise: np.ndarray | None = None) -> tuple[float, str]:
+    """Write ``minutes`` of speech to a 16-bit WAV at ``path``; return its length in seconds and its reference."""
+    pieces = plan([samples.size for samples, _ in clips], minutes, options, 0 if noise is None else noise.size)
+    write_wav(path, pieces, [samples for samples, _ in clips], noise, options.levelled)
+    references = [clips[p.clip][1] for p in pieces if p.kind == "clip"]
+    return (pieces[-1].end if pieces else 0) / SAMPLE_RATE, " ".join(references)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

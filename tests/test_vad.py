@@ -119,18 +119,35 @@ def test_speech_after_silence_is_found_whatever_came_before(gap, quiet_second):
     assert abs(speech_onset_s(joined, offset_s) - alone_s) <= 0.5, (gap, alone_s)
 
 
-def test_state_starts_afresh_only_at_long_near_silence():
+def test_state_starts_afresh_at_long_near_silence_and_at_sharp_drops_in_level():
     frames = lambda s: round(s * SAMPLE_RATE)  # noqa: E731
     rng = np.random.default_rng(2)
-    sound = (0.1 * rng.standard_normal(frames(1.0))).astype(np.float32)
+    sound = (0.1 * rng.standard_normal(frames(1.0))).astype(np.float32)  # -20 dBFS
     hum = (10 ** (-70 / 20) * rng.standard_normal(frames(1.0))).astype(np.float32)  # quiet, but not silence
     short, long = np.zeros(frames(0.4), np.float32), np.zeros(frames(0.6), np.float32)
     audio = np.concatenate([sound, short, sound, long, sound, hum, sound, long])
     n = -(-audio.size // 512)
+    starts = vad._fresh_starts(audio, n)
     first_of_long = -(-(2 * sound.size + short.size) // 512)  # the first frame wholly inside the zeros
-    assert vad._fresh_starts(audio, n)[:2] == [0, first_of_long]
-    assert len(vad._fresh_starts(audio, n)) == 3  # and the trailing zeros; not the short gap nor the hum
+    hum_start = (3 * sound.size + short.size + long.size) // 512  # 50 dB below the sound before it
+    assert starts[:3] == [0, first_of_long, hum_start]
+    assert len(starts) == 4  # and the trailing zeros; not the short gap (sound again within 0.5 s)
     assert vad._fresh_starts(np.zeros(5 * SAMPLE_RATE, np.float32), 157) == [0]
+    steady = (0.1 * rng.standard_normal(frames(5.0))).astype(np.float32)
+    assert vad._fresh_starts(steady, -(-steady.size // 512)) == [0]  # no drop, no reset
+
+
+def test_quiet_speech_after_louder_noise_is_found(data_dir):
+    """FLEURS en-004 (-67 dBFS) after JFK and 2 s of background noise at -26 dBFS: heard from a fresh state."""
+    loud = load_audio(data_dir / "english/other/jfk.flac")
+    noise = load_audio(data_dir / "english/other/noise_only_leopard_empty.wav")[: 2 * SAMPLE_RATE]
+    quiet = load_audio(data_dir / "english/fleurs/fleurs-en-004.ogg")
+    joined = np.concatenate([loud, noise, quiet])
+    offset_s = (loud.size + noise.size) / SAMPLE_RATE
+    heard = sum(min(r.end_s, joined.size / SAMPLE_RATE) - max(r.start_s, offset_s)
+                for r in speech_regions(joined) if r.end_s > offset_s)  # fmt: skip
+    alone = sum(r.duration_s for r in speech_regions(quiet))
+    assert heard >= 0.8 * alone, (heard, alone)
 
 
 def test_probabilities_shape_and_range():

@@ -9,8 +9,10 @@ for as long as a test needs, without sleeping.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -56,7 +59,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/gate/"):  # held until the test opens the gate
             self.server.gate.wait(timeout=30)
             path = path.removeprefix("/gate")
-        if path == "/clip.mp4":
+        if path == "/redirect":  # an open redirect: Location is the ?to= parameter
+            self.send_response(302)
+            self.send_header("Location", parse_qs(urlsplit(self.path).query)["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/clip.mp4":
+            self.server.hits += 1
             self._send(200, "video/mp4", VIDEO.read_bytes())
         elif path == "/notes.txt":
             self._send(200, "text/plain", b"no media here, only words\n" * 50)
@@ -80,14 +89,15 @@ class _Handler(BaseHTTPRequestHandler):
 class _LinkServer(ThreadingHTTPServer):
     daemon_threads = True
     gate: threading.Event
+    hits = 0  # requests for /clip.mp4
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
 
-@pytest.fixture(scope="module")
-def links() -> Iterator[_LinkServer]:
-    httpd = _LinkServer(("127.0.0.1", 0), _Handler)
+def _serve_links(address: str) -> Iterator[_LinkServer]:
+    httpd = _LinkServer((address, 0), _Handler)
     httpd.gate = threading.Event()
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -95,6 +105,17 @@ def links() -> Iterator[_LinkServer]:
     httpd.gate.set()
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def links() -> Iterator[_LinkServer]:
+    yield from _serve_links("127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def other_links() -> Iterator[_LinkServer]:
+    """A second link server on another loopback address (Linux routes all of 127/8 to this machine)."""
+    yield from _serve_links("127.0.0.2")
 
 
 @pytest.fixture(autouse=True)
@@ -556,8 +577,8 @@ def test_retention_and_restart(make_client: AppFactory, links: _LinkServer, tmp_
 
 
 def _serve_args(**overrides: Any) -> argparse.Namespace:
-    values = dict(host="127.0.0.1", port=8000, data_dir=None, token=None, allow_private_urls=False,
-                  model="base", cache_dir=None)  # fmt: skip
+    values = {"host": "127.0.0.1", "port": 8000, "data_dir": None, "token": None, "allow_private_urls": False,
+              "model": "base", "cache_dir": None}  # fmt: skip
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -609,3 +630,305 @@ def test_serve_prints_its_address_and_answers(tmp_path: Path) -> None:
         _, rest = process.communicate(timeout=20)
     # uvicorn shuts down, then raises the signal again, so the exit status says SIGTERM
     assert process.returncode in (0, -15) and "Traceback" not in rest, rest
+
+
+# --- nothing served names the server's folders (issue 13, item 9) ------------------------------
+
+
+def test_nothing_served_names_the_servers_folders(make_client: AppFactory) -> None:
+    from ovsub.whisper import models
+
+    cache_dir = str(models.cache_root(None))  # the usual model cache, named explicitly: a server path too
+    app = make_client(cache_dir=cache_dir)
+    data_dir = str(app.app.state.data_dir)  # type: ignore[attr-defined]
+    response = upload(app, VIDEO, name="talk.mp4", language="en")
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "done", job["error"]
+    served: dict[str, bytes] = {}
+    for path in ("/api/jobs", f"/api/jobs/{job['id']}", "/api/config", "/openapi.json", job["video_url"]):
+        served[path] = app.get(path).content
+    for result in job["results"]:
+        for url in result["files"].values():
+            served[url] = app.get(url).content
+    for path, body in served.items():
+        for folder in (data_dir, cache_dir):
+            assert folder.encode() not in body, f"{path} names {folder}"
+    document = json.loads(served[job["results"][0]["files"]["json"]])
+    assert document["source"] == "talk.mp4"  # what the client called it
+    assert document["options"]["model"]["cache_dir"] is None
+
+
+# --- the token outside the command line, the policy on every answer (issue 13, item 13) --------
+
+
+def test_token_from_the_environment_or_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ovsub.web import settings_from_args
+
+    monkeypatch.setenv("OVSUB_TOKEN", "from-the-environment")
+    assert settings_from_args(_serve_args()).token == "from-the-environment"
+    assert settings_from_args(_serve_args(token="from-the-command")).token == "from-the-command"
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file-1234\n")
+    assert settings_from_args(_serve_args(token_file=str(token_file))).token == "from-a-file-1234"
+    with pytest.raises(ValueError, match="either"):
+        settings_from_args(_serve_args(token="from-the-command", token_file=str(token_file)))
+    with pytest.raises(ValueError, match="cannot read"):
+        settings_from_args(_serve_args(token_file=str(tmp_path / "missing")))
+    token_file.write_text("\n")
+    with pytest.raises(ValueError, match="empty"):
+        settings_from_args(_serve_args(token_file=str(token_file)))
+    monkeypatch.setenv("OVSUB_TOKEN", "")
+    assert settings_from_args(_serve_args()).token is None
+
+
+def test_serve_takes_its_token_from_the_environment_and_never_shows_it(tmp_path: Path) -> None:
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "kept-out-of-ps-1234"
+    command = [sys.executable, "-c", "import sys; from ovsub.cli import main; sys.exit(main(sys.argv[1:]))",
+               "serve", "--port", str(port), "--data-dir", str(tmp_path), "--model", "tiny.en"]  # fmt: skip
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1", "OVSUB_TOKEN": token}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        printed = []
+        while not printed or "Ctrl+C" not in printed[-1]:  # the last line it prints at start
+            printed.append(process.stderr.readline())
+            assert printed[-1], f"ovsub serve stopped: {printed}"
+        assert f"serving on http://127.0.0.1:{port}/" in printed[0]
+        assert not any(token in line for line in printed), printed
+        assert token not in Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                refused = httpx.get(f"http://127.0.0.1:{port}/api/jobs", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        assert refused.status_code == 401
+        allowed = httpx.get(f"http://127.0.0.1:{port}/api/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def test_every_answer_carries_the_content_security_policy(make_client: AppFactory) -> None:
+    locked = make_client(token="correct-horse-battery")
+    answers = {
+        "page": locked.get("/"),
+        "script": locked.get("/static/app.js"),
+        "config": locked.get("/api/config"),
+        "schema": locked.get("/openapi.json"),
+        "no token": locked.get("/api/jobs"),
+        "unknown job": locked.get("/api/jobs/nope", params={"token": "correct-horse-battery"}),
+        "unknown path": locked.get("/nowhere"),
+        "other host": locked.get("/api/config", headers={"Host": "evil.example"}),
+    }
+    for what, answer in answers.items():
+        policy = answer.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (what, answer.headers)
+        assert answer.headers["x-content-type-options"] == "nosniff", what
+
+
+# --- IPv4 inside IPv6, and every hop of a link (issue 13, item 12) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://[2002:7f00:1::]/a.mp4", "6to4 address for 127.0.0.1, which is a loopback"),
+        ("http://[2002:a00:1::1]/a.mp4", "6to4 address for 10.0.0.1, which is a private"),
+        ("http://[64:ff9b::7f00:1]/a.mp4", "NAT64 address for 127.0.0.1, which is a loopback"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "NAT64 address for 169.254.169.254, which is a link-local"),
+        ("http://[64:ff9b:1::808:808]/a.mp4", "local-use NAT64"),
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.mp4", "Teredo"),
+        ("http://[2001::1]/a.mp4", "Teredo"),
+        ("http://[::ffff:7f00:1]/a.mp4", "IPv4-mapped address for 127.0.0.1, which is a loopback"),
+        ("http://[::ffff:0:a00:1]/a.mp4", "IPv4-translated address for 10.0.0.1, which is a private"),
+        ("http://[::127.0.0.1]/a.mp4", "IPv4-compatible"),
+        ("http://[::8.8.8.8]/a.mp4", "IPv4-compatible"),
+        ("http://[2606:4700::5efe:7f00:1]/a.mp4", "ISATAP address for 127.0.0.1, which is a loopback"),
+        ("http://[2606:4700::200:5efe:c0a8:1]/a.mp4", "ISATAP address for 192.168.0.1, which is a private"),
+    ],
+)
+def test_check_url_refuses_ipv4_hidden_in_ipv6(url: str, words: str) -> None:
+    with pytest.raises(UrlRefused) as info:
+        check_url(url)
+    assert words in str(info.value), str(info.value)
+
+
+def test_check_url_accepts_ipv6_forms_of_public_ipv4() -> None:
+    for url in (
+        "http://[2002:808:808::1]/a.mp4",  # 6to4 for 8.8.8.8
+        "http://[64:ff9b::808:808]/a.mp4",  # NAT64 for 8.8.8.8 (what DNS64 gives an IPv6-only server)
+        "http://[::ffff:8.8.8.8]/a.mp4",
+        "http://[2606:4700:4700::1111]/a.mp4",  # plain public IPv6
+    ):
+        assert check_url(url) == url
+
+
+def test_a_redirect_to_another_private_address_is_refused(
+    make_client: AppFactory, links: _LinkServer, other_links: _LinkServer
+) -> None:
+    app = make_client(allowed_private_networks=("127.0.0.1/32",))  # the first hop's address only
+    hits = other_links.hits
+    direct = app.post("/api/jobs", json={"url": other_links.url("/clip.mp4")})
+    assert direct.status_code == 400 and "loopback" in detail(direct)
+    hop = links.url("/redirect?to=" + quote(other_links.url("/clip.mp4"), safe=""))
+    response = app.post("/api/jobs", json={"url": hop, **FAST})
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "failed" and "127.0.0.2" in job["error"] and "loopback" in job["error"], job["error"]
+    assert other_links.hits == hits, "the redirect target must never be contacted"
+
+
+def test_a_link_larger_than_the_limit_stops_at_the_limit(make_client: AppFactory, links: _LinkServer) -> None:
+    app = make_client(allow_private_urls=True, max_upload_bytes=100_000)  # the clip is 266 KB
+    response = app.post("/api/jobs", json={"url": links.url("/clip.mp4"), **FAST})
+    assert response.status_code == 202, response.text
+    job = wait(app, response.json()["id"])
+    assert job["state"] == "failed" and "limit" in job["error"], job["error"]
+    folder = app.app.state.data_dir / "jobs" / job["id"]  # type: ignore[attr-defined]
+    assert sorted(p.name for p in folder.iterdir()) == ["job.json"], "no part of the download may stay"
+
+
+# --- an upload that stalls gives its slot back (issue 13, item 10) ------------------------------
+
+STALL_IDLE_S = 1.0  # the idle timeout these tests set
+STALL_TOTAL_S = 4.0  # the whole-body deadline they set
+
+
+@contextlib.contextmanager
+def live_server(**settings: Any) -> Iterator[tuple[int, Path]]:
+    """The app under a real uvicorn on a free loopback port, in a thread: (port, data folder)."""
+    import uvicorn
+
+    app = create_app(WebSettings(**settings))
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started)
+        yield listener.getsockname()[1], app.state.data_dir
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        listener.close()
+
+
+def start_upload(port: int, file_bytes: int = 1000) -> socket.socket:
+    """A client that sends the headers of a large upload and the first ``file_bytes`` of it, then nothing."""
+    boundary = "stallboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+    request = (
+        f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {50 * 1024 * 1024}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+    ).encode()
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(request + head + VIDEO.read_bytes()[:file_bytes])
+    return client
+
+
+def answer_of(client: socket.socket, timeout_s: float) -> bytes:
+    """Everything the server sends until it closes the connection (or the timeout passes)."""
+    client.settimeout(timeout_s)
+    received = b""
+    try:
+        while chunk := client.recv(65536):
+            received += chunk
+    except TimeoutError:
+        received += b"<still open>"
+    return received
+
+
+def test_a_stalled_upload_is_dropped_and_frees_its_slot(tmp_path: Path) -> None:
+    import httpx
+
+    with live_server(
+        data_dir=str(tmp_path), upload_idle_timeout_s=STALL_IDLE_S, upload_timeout_s=60.0, max_uploads=1
+    ) as (port, data_dir):
+        started = time.monotonic()
+        client = start_upload(port)
+        eventually(lambda: any((data_dir / "jobs").glob("*/upload.part")))
+        busy = httpx.post(f"http://127.0.0.1:{port}/api/jobs", files={"file": ("a.mp4", b"x" * 100)})
+        assert busy.status_code == 429 and "upload" in busy.json()["detail"]  # its slot is taken meanwhile
+        answer = answer_of(client, timeout_s=STALL_IDLE_S + 10)
+        took = time.monotonic() - started
+        client.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert answer.endswith(b"}") and b"nothing" in answer.lower(), answer  # answered, then closed
+        assert took < STALL_IDLE_S + 5, took
+        eventually(lambda: not any((data_dir / "jobs").iterdir()))  # the partial upload is gone
+        after = httpx.post(f"http://127.0.0.1:{port}/api/jobs", files={"file": ("notes.mp4", b"just text\n" * 50)})
+        assert after.status_code == 415, after.text  # the slot is free again: the request got to the media check
+
+
+def test_an_upload_that_trickles_meets_its_deadline(tmp_path: Path) -> None:
+    with live_server(
+        data_dir=str(tmp_path), upload_idle_timeout_s=STALL_IDLE_S, upload_timeout_s=STALL_TOTAL_S
+    ) as (port, data_dir):
+        started = time.monotonic()
+        client = start_upload(port)
+        client.settimeout(0.05)
+        answer = b""
+        while time.monotonic() - started < STALL_TOTAL_S + 10 and not answer:
+            try:
+                client.sendall(b"x" * 100)  # a little, never idle for long
+                answer = client.recv(65536)
+            except TimeoutError:
+                time.sleep(0.25)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        took = time.monotonic() - started
+        client.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert STALL_TOTAL_S - 0.5 < took < STALL_TOTAL_S + 5, took
+        eventually(lambda: not any((data_dir / "jobs").iterdir()))
+
+
+def test_a_stalled_upload_does_not_hold_up_stopping(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "ovsub", "serve", "--port", str(port), "--data-dir", str(tmp_path),
+               "--model", "tiny.en", "--upload-idle-timeout", "600"]  # fmt: skip
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        client = start_upload(port)
+        eventually(lambda: any((tmp_path / "jobs").glob("*/upload.part")))
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - started
+        client.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert took < 15, took  # the grace period for requests, then stopping the workers
+    # uvicorn logs the request it cuts off (a CancelledError, with its traceback); nothing else may fail
+    assert err.count("Traceback") == err.count("CancelledError: Task cancelled, timeout graceful shutdown"), err
+    assert not any((tmp_path / "jobs").iterdir()), "the cut-off upload must not stay"

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -125,14 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--data-dir", help="where jobs and results are kept")
-    s.add_argument("--token", help="require this access token (set one when binding beyond localhost)")
+    s.add_argument(
+        "--token",
+        help="require this access token (set one when binding beyond localhost); other users see it in ps, "
+        "so prefer --token-file or $OVSUB_TOKEN",
+    )
+    s.add_argument("--token-file", metavar="PATH", help="read the access token from this file")
     s.add_argument("--allow-private-urls", action="store_true", help="allow links to private network addresses")
+    s.add_argument(
+        "--allow-private-network",
+        action="append",
+        metavar="CIDR",
+        help="allow links to this private network only, e.g. 10.0.0.5/32 (repeatable)",
+    )
     s.add_argument("--model", default="base")
     s.add_argument("--cache-dir")
     s.add_argument("--no-token", action="store_true", help="listen beyond localhost without a token (trusted networks only)")
     s.add_argument("--workers", type=int, help="jobs run at once (default 2)")
     s.add_argument("--max-queue", type=int, help="waiting jobs at most; more get HTTP 429 (default 8)")
     s.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 1024)")
+    s.add_argument("--max-uploads", type=int, help="uploads received at once; more get HTTP 429 (default 4)")
+    s.add_argument(
+        "--upload-idle-timeout", type=float, metavar="SECONDS", help="drop an upload silent this long (default 30)"
+    )
+    s.add_argument(
+        "--upload-timeout", type=float, metavar="SECONDS", help="drop an upload not in after this long (default 3600)"
+    )
     s.add_argument("--max-jobs", type=int, help="finished jobs kept (default 50)")
     s.add_argument("--max-age-hours", type=float, help="delete finished jobs after this many hours (default 168)")
     return parser
@@ -219,6 +238,12 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         except OvsubError as e:
             failures += 1
             print(f"ovsub: {source}: {e}" if source not in str(e) else f"ovsub: {e}", file=sys.stderr)
+            continue
+        except Exception as e:  # a defect of ovsub's: say so, and go on with the other inputs
+            failures += 1
+            log.debug("%s: internal error", source, exc_info=True)
+            print(f"ovsub: {source}: internal error ({type(e).__name__}: {e}); please report it "
+                  "with this file (run with -v for the details)", file=sys.stderr)  # fmt: skip
             continue
         finally:
             bar.close()

@@ -9,6 +9,9 @@ readable DownloadError (the original stays chained as the cause).
 Each URL gets a folder in the cache named by a hash of the URL. A download goes into a temporary
 folder beside it and is renamed into place only once complete, so an interrupted download never
 looks like a cached one.
+
+A server fetching links for others passes ``address_check`` and ``max_bytes``: every connection
+is then vetted and every answer metered, as download_guard explains.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ovsub.audio.formats import CONTAINER_EXTENSIONS, MEDIA_EXTENSIONS
+from ovsub.download_guard import AddressCheck, AddressRefused, DownloadRefused, SizeCap, guarded_youtube_dl, size_text
 from ovsub.errors import DownloadError, MissingDependencyError, OptionError
 
 log = logging.getLogger("ovsub")
@@ -81,6 +85,9 @@ def fetch(
     cache_dir: str | os.PathLike[str] | None = None,
     audio_only: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    max_bytes: int | None = None,
+    address_check: AddressCheck | None = None,
 ) -> Path:
     """Download the media a URL points to (a site's page or a direct link) and return its local path.
 
@@ -88,14 +95,21 @@ def fetch(
     transcription); otherwise the best video with audio. A second call with the same URL returns
     the cached file without any request. Raises DownloadError with one readable line for a bad
     scheme, an unreachable host, an HTTP error, a timeout, or an address that holds no audio or video.
+
+    ``max_bytes`` stops a download as soon as more than that has arrived; ``address_check`` is asked
+    before every connection and refuses it by returning a reason (see the module's docstring).
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in SCHEMES or not parts.netloc:
         raise DownloadError(f"{url}: only http:// and https:// links can be downloaded")
     if timeout_s <= 0:
         raise OptionError(f"timeout_s must be positive, not {timeout_s}")
+    if max_bytes is not None and max_bytes < 1:
+        raise OptionError(f"max_bytes must be positive, not {max_bytes}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     hit = cached(url, cache, audio_only)
+    if hit is not None and max_bytes is not None and hit.stat().st_size > max_bytes:
+        raise DownloadError(f"{url}: the cached download is larger than the limit of {size_text(max_bytes)}")
     if hit is not None:
         log.info("%s: using the cached download %s", url, hit)
         return hit
@@ -107,8 +121,16 @@ def fetch(
         raise DownloadError(f"{url}: cannot create the download cache {cache} ({e.strerror})") from e
     with _staging_dir(cache, entry.name) as staging:
         options = _ytdlp_options(staging, audio_only, timeout_s)
+        downloader = yt_dlp.YoutubeDL
+        if max_bytes is not None or address_check is not None:
+            downloader = guarded_youtube_dl(yt_dlp, address_check, max_bytes)
+            options["external_downloader"] = {"default": "native"}  # HLS too, where yt-dlp would run ffmpeg
+            if address_check is not None:
+                options["proxy"] = ""  # direct connections only: through a proxy the address checked is the proxy's
+            if max_bytes is not None:
+                options["progress_hooks"] = [SizeCap(max_bytes)]
         try:
-            with yt_dlp.YoutubeDL(options) as ydl:
+            with downloader(options) as ydl:
                 info = ydl.extract_info(url, download=True)
         except Exception as e:  # yt-dlp raises its own DownloadError and, rarely, plain errors
             raise DownloadError(f"{url}: cannot download: {_explain(e, timeout_s)}") from e
@@ -224,6 +246,9 @@ def _explain(error: BaseException, timeout_s: float) -> str:
 
     text = " ".join(str(e) for e in _causes(error))
     for e in _causes(error):
+        if isinstance(e, (AddressRefused, DownloadRefused)):
+            return str(e)
+    for e in _causes(error):
         if isinstance(e, HTTPError):
             return f"the server answered HTTP {e.status} {e.reason or ''}".rstrip()
         if isinstance(e, UnsupportedError):
@@ -284,4 +309,5 @@ def _ensure_media_extension(media: Path, url: str) -> Path:
     return renamed
 
 
-__all__ = ["fetch", "cached", "cache_key", "default_cache_dir", "is_url", "DEFAULT_TIMEOUT_S"]
+__all__ = ["DEFAULT_TIMEOUT_S", "AddressCheck", "AddressRefused", "cache_key", "cached", "default_cache_dir", "fetch",
+           "is_url"]  # fmt: skip

@@ -172,6 +172,8 @@ class TranscribeOptions:
     beam_size: int = option(5, "beams for beam search (1: greedy)", min=1, max=MAX_BEAM_SIZE)
     word_timestamps: bool = option(True, "per-word timing (cues are timed less finely without it)")
     vad: bool = option(True, "skip non-speech with voice activity detection before decoding")
+    level_speech: bool = option(True, "raise quiet speech regions to the level of the loudest one they are decoded "
+                                "with, so quiet speech beside loud speech is heard")  # fmt: skip
     channels: str = option(
         "mix",
         "mix: one transcript of the channels mixed down; split: a speaker per channel of a stereo track (interviews,"

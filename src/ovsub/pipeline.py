@@ -90,9 +90,14 @@ def make_subtitles(
     stream: int | str | None = None,
     plan: Plan | Sequence[Plan] | None = None,
     progress: Callable[[float, float], None] | None = None,
+    label: str | None = None,
 ) -> Subtitles:
     """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan`` per channel) completely and build
-    its cues."""
+    its cues.
+
+    ``label`` names the input in the result instead of its path (a server's path is nobody else's
+    business); the model's cache folder is then left out of the echoed options too.
+    """
     segment_iter, info = transcribe(
         source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan
     )
@@ -103,7 +108,11 @@ def make_subtitles(
             progress(segment.end_s, info.duration_s)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
-    info = replace(info, options={**info.options, "cues": to_dict(cue_options)})  # so JSON says how cues were made
+    echoed = {**info.options, "cues": to_dict(cue_options)}  # so JSON says how cues were made
+    if label is not None:
+        echoed["model"] = {**echoed["model"], "cache_dir": None}
+        info = replace(info, source=label)
+    info = replace(info, options=echoed)
     return Subtitles(info, tuple(segments), tuple(built), options.task, stream)
 
 
@@ -113,12 +122,13 @@ def process(
     progress: ProgressFn | None = None,
     *,
     transcriber: Transcriber | None = None,
+    label: str | None = None,
 ) -> FileResult:
     """Make every output ``job`` asks for from ``source`` (a file or a link); see the module docstring.
 
     Raises OvsubError for a problem with the input or its outputs (nothing half-written is left); a
     failure to write the extra video is reported in ``FileResult.video_error`` instead, since the
-    subtitles were made.
+    subtitles were made. ``label``: see :func:`make_subtitles`.
     """
     report = progress or (lambda p: None)
     out_dir = _output_dir(source, job)
@@ -148,7 +158,8 @@ def process(
             on_segment(0.0, total_s)
             options = replace(job.transcribe, task=task)
             subs = make_subtitles(
-                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_segment
+                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_segment,
+                label=label,
             )
             on_segment(total_s, total_s)
             written.extend(write_outputs(subs, source, job, out_dir))

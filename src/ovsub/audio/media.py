@@ -61,6 +61,8 @@ RESAMPLER_OPTIONS = {
 PREALLOC_SLACK_S = 0.5  # seconds added to a duration estimate before preallocating, for rounding and codec delay
 PREALLOC_UNKNOWN_S = 60.0  # seconds to preallocate when the file does not say how long it is
 GROWTH_FACTOR = 1.5  # how much a full buffer grows when the estimate was short
+SHORT_BY = (0.1, 0.01)  # audio this much shorter than its header says (seconds, or fraction if more) is damaged
+ESTIMATED_DURATIONS = frozenset({"mp3", "aac", "mpeg", "mpegts"})  # formats whose header duration is a guess
 
 
 def load_audio(path: str | os.PathLike[str], stream: int | str | None = None) -> np.ndarray:
@@ -217,8 +219,17 @@ def _decode(
         for block in _flush(resampler):
             decoded += block.shape[1]
             yield block
+    read_s = decoded / SAMPLE_RATE
     if last_damage is not None:
-        logger.warning("%s: skipped %d damaged audio packet(s) (%s)", media_path, damaged, last_damage.strerror)
+        logger.warning("%s: skipped %d damaged audio packet(s) (%s); %.1f s of audio read",
+                       media_path, damaged, last_damage.strerror, read_s)  # fmt: skip
+    expected_s = None if container.format.name in ESTIMATED_DURATIONS else track.duration_s
+    if expected_s is not None and expected_s - read_s > max(SHORT_BY[0], SHORT_BY[1] * expected_s):
+        if not decoded:
+            raise NotMediaError(f"{media_path}: damaged or cut short: none of the {expected_s:.1f} s of audio "
+                                f"its header announces could be read")  # fmt: skip
+        logger.warning("%s: damaged or cut short: %.1f s of audio read of the %.1f s its header announces",
+                       media_path, read_s, expected_s)  # fmt: skip
     if decoded == 0:
         if last_damage is not None:
             raise NotMediaError(
@@ -231,8 +242,12 @@ def _decode(
 
 
 def _flush(resampler: av.AudioResampler) -> Iterator[np.ndarray]:
-    """The samples swr still holds in its filter (the last few milliseconds)."""
-    for out in resampler.resample(None):
+    """The samples swr still holds in its filter (the last few milliseconds); none if it cannot give them."""
+    try:
+        frames = resampler.resample(None)
+    except av.error.FFmpegError:  # after a damaged stream the filter may refuse (EINVAL); those milliseconds are lost
+        return
+    for out in frames:
         yield _samples(out)
 
 

@@ -23,7 +23,7 @@ from ovsub.languages import UNDETERMINED_LANGUAGES, codes_for
 logger = logging.getLogger("ovsub")
 
 AV_TIME_BASE = 1_000_000  # FFmpeg's container-level time unit: microseconds
-TEXT_FORMATS = frozenset({"tty"})  # FFmpeg demuxers that "read" plain text (as ANSI art); not media for us
+TEXT_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin"})  # demuxers of text art (any bytes named .bin); not media
 
 _MKV_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")  # Matroska's per-track DURATION tag
 
@@ -183,7 +183,7 @@ def open_media(media_path: Path) -> av.container.InputContainer:
         raise MediaError(f"{media_path}: cannot read the file ({e.strerror or e})") from e
     if container.format.name in TEXT_FORMATS:
         container.close()
-        raise NotMediaError(f"{media_path}: is a text file, not media; name a video or audio file")
+        raise NotMediaError(f"{media_path}: not audio or video (FFmpeg reads it only as text); name a media file")
     return container
 
 
@@ -229,10 +229,11 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     if not isinstance(stream, av.video.stream.VideoStream):
         return StreamInfo(stream.index, str(stream.type), codec, title, attached)
     sar = stream.sample_aspect_ratio
+    context = stream.codec_context  # None for a damaged stream FFmpeg found no decoder for
     return StreamInfo(
         stream.index, "video", codec, title, attached,
-        width=int(stream.codec_context.width or 0),
-        height=int(stream.codec_context.height or 0),
+        width=int(getattr(context, "width", 0) or 0),
+        height=int(getattr(context, "height", 0) or 0),
         sample_aspect=Fraction(sar) if sar is not None and sar > 0 and sar != 1 else None,
     )  # fmt: skip
 

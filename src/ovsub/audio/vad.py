@@ -50,6 +50,9 @@ STATE_SHAPE = (1, 1, 128)  # LSTM hidden state and cell state, each [layers, bat
 FRAMES_PER_CALL = 512  # frames per inference call (16.4 s of audio): few calls, bounded memory on long files
 SILENCE_PEAK = 1e-4  # -80 dBFS: a frame whose samples all stay within this is (near-)digital silence
 RESET_AFTER_S = 0.5  # silence at least this long is scored from a fresh LSTM state (see _probabilities)
+LEVEL_DROP_DB = 20.0  # so is sound that falls this far below the level just before it (see _level_drops)...
+DROP_BEFORE_S = 1.0  # ...the mean level over this long before...
+DROP_AFTER_S = 0.5  # ...against the loudest frame of this long after
 MODEL_FILE = "silero_vad_16k_sequence.onnx"  # in ovsub/assets; input [frames, 576], h and c [1, 1, 128]
 
 
@@ -81,8 +84,14 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
 def speech_regions(audio: np.ndarray, options: VadOptions | None = None) -> list[Region]:
     """Where there is speech in 16 kHz mono audio: padded, ordered, non-overlapping, each at most max_region_s."""
+    return detect(audio, options)[0]
+
+
+def detect(audio: np.ndarray, options: VadOptions | None = None) -> tuple[list[Region], np.ndarray]:
+    """The speech regions of 16 kHz mono audio and the frame probabilities they were found in."""
     samples = as_samples(audio)
-    return regions_from_probabilities(speech_probabilities(samples), samples.size, options)
+    probabilities = speech_probabilities(samples)
+    return regions_from_probabilities(probabilities, samples.size, options), probabilities
 
 
 def regions_from_probabilities(
@@ -148,9 +157,9 @@ def _compiled_model() -> Any:
 def _probabilities(samples: np.ndarray, frames_per_call: int) -> np.ndarray:
     """Score all frames, in blocks of ``frames_per_call``, carrying the LSTM state except into long silence.
 
-    The state starts from zeros at frame 0 and again at the first frame of each run of at least RESET_AFTER_S
-    of (near-)digital silence (see _fresh_starts): from there on the audio is scored as if it began with that
-    silence. Carried on, the state keeps the level of the speech it last heard for tens of seconds, silence or
+    The state starts from zeros at frame 0, again at the first frame of each run of at least RESET_AFTER_S
+    of (near-)digital silence, and where the level falls sharply (see _fresh_starts): from there on the audio is
+    scored as if it began there. Carried on, the state keeps the level of the speech it last heard for tens of seconds, silence or
     not, and masks quieter speech: FLEURS en-002 (-63 dBFS) after en-001 (-22 dBFS) and 1 s of zeros scored
     below 0.05 for its first 7 s (30 s of zeros were needed to forget), yet above 0.5 from 0.5 s when heard
     alone. The streaming model carrying its state frame by frame does the same; it is the state, not the blocks.
@@ -175,7 +184,8 @@ def _probabilities(samples: np.ndarray, frames_per_call: int) -> np.ndarray:
 
 
 def _fresh_starts(samples: np.ndarray, n_frames: int) -> list[int]:
-    """Frames scored from a zero LSTM state: 0, and the first frame of each run of RESET_AFTER_S of silent frames.
+    """Frames scored from a zero LSTM state: 0, the first frame of each run of RESET_AFTER_S of silent frames, and
+    each sharp drop in level (_level_drops).
 
     A frame is silent when all its samples lie within +-SILENCE_PEAK (the zeros completing the last frame count).
     """
@@ -193,7 +203,35 @@ def _fresh_starts(samples: np.ndarray, n_frames: int) -> list[int]:
         silent[first : first + flags.size] = flags
     need = math.ceil(RESET_AFTER_S / FRAME_S)
     firsts, pasts = _runs(silent)
-    return [0, *(int(first) for first, past in zip(firsts, pasts) if past - first >= need and first > 0)]
+    quiet = [int(first) for first, past in zip(firsts, pasts) if past - first >= need and first > 0]
+    return sorted({0, *quiet, *_level_drops(samples, n_frames)})
+
+
+def _level_drops(samples: np.ndarray, n_frames: int) -> list[int]:
+    """Frames where the sound falls by LEVEL_DROP_DB or more: the loudest of the next DROP_AFTER_S stays that far
+    below the mean level of the DROP_BEFORE_S before. Scored from a fresh state, quiet speech after loud noise or a
+    loud speaker is heard (a FLEURS clip at -67 dBFS after 2 s of noise at -27 dBFS scored below 0.35 throughout
+    with the state carried on, and above 0.5 from 0.2 s on from a fresh one). At most one a DROP_BEFORE_S.
+    """
+    whole = samples.size // FRAME_SAMPLES
+    before, after = round(DROP_BEFORE_S / FRAME_S), round(DROP_AFTER_S / FRAME_S)
+    if whole <= before + after:
+        return []
+    energy = np.empty(whole, dtype=np.float32)
+    step = 4096  # frames at a time, so long files need no full-size temporary arrays
+    for first in range(0, whole, step):
+        frames = samples[first * FRAME_SAMPLES : min(first + step, whole) * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
+        energy[first : first + len(frames)] = np.mean(np.square(frames, dtype=np.float32), axis=1)
+    level = 10 * np.log10(energy + 1e-12)
+    sums = np.concatenate(([0.0], np.cumsum(level, dtype=np.float64)))
+    mean_before = (sums[before:whole - after + 1] - sums[: whole - after - before + 1]) / before  # frames i-before..i
+    peak_after = np.lib.stride_tricks.sliding_window_view(level[before:], after).max(axis=1)
+    candidates = np.flatnonzero(mean_before[: peak_after.size] - peak_after >= LEVEL_DROP_DB) + before
+    drops: list[int] = []
+    for i in candidates.tolist():
+        if not drops or i - drops[-1] >= before:
+            drops.append(i)
+    return [i for i in drops if i < n_frames]
 
 
 def _frame_block(samples: np.ndarray, first: int, count: int) -> np.ndarray:
@@ -294,6 +332,7 @@ __all__ = [
     "Region",
     "speech_probabilities",
     "speech_regions",
+    "detect",
     "regions_from_probabilities",
     "SAMPLE_RATE",
     "FRAME_S",

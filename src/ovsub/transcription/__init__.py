@@ -22,6 +22,7 @@ import numpy as np
 
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
 from ovsub.transcription import channels
+from ovsub.transcription.evidence import SpeechEvidence
 from ovsub.transcription.guarded import WindowOutcome
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
@@ -75,10 +76,13 @@ def transcribe(
         raise ValueError(f"one plan per channel is needed: {len(parts)} channel(s), {len(plans)} plan(s)")
     dropped: list[dict[str, Any]] = []
     split = len(parts) > 1
-    starts = [
-        _Start.of(Scheduler(transcriber, part, opts, dropped=dropped, channel=k if split else None), planned)
-        for k, (part, planned) in enumerate(zip(parts, plans, strict=True))
-    ]
+    starts = []
+    for k, (part, planned) in enumerate(zip(parts, plans, strict=True)):
+        evidence = None
+        if planned.probabilities is not None:
+            evidence = SpeechEvidence(planned.probabilities, part, opts.vad_options.threshold)
+        scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None)
+        starts.append(_Start.of(scheduler, planned))
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
     info = TranscriptInfo(

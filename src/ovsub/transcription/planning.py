@@ -51,6 +51,7 @@ class Plan:
     windows: tuple[tuple[Window, str | None], ...]
     language: LanguageGuess | None  # the file's language when known before decoding
     speech_s: float | None  # seconds of speech VAD kept (None when VAD is off)
+    probabilities: np.ndarray | None = None  # VAD's speech probability of each 32 ms frame (None when VAD is off)
 
 
 def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber) -> Plan:
@@ -61,13 +62,14 @@ def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber
     if not options.vad:
         whole = Window((Region(0.0, duration_s),), gap_s=0.0) if duration_s > 0 else None
         return Plan(((whole, forced),) if whole else (), known, None)
-    regions = vad.speech_regions(audio, options.vad_options)
+    regions, probabilities = vad.detect(audio, options.vad_options)
     speech_s = sum(r.duration_s for r in regions)
     if forced:
-        return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s)
-    guesses = region_languages(transcriber, audio, regions)
+        return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s, probabilities)
+    guesses = region_languages(transcriber, audio, regions, level=options.level_speech)
     labelled = [(r, g.language if g else None) for r, g in zip(regions, guesses)]
-    return Plan(tuple(language_windows(labelled)), main_language(list(zip(regions, guesses))), speech_s)
+    language = main_language(list(zip(regions, guesses)))
+    return Plan(tuple(language_windows(labelled)), language, speech_s, probabilities)
 
 
 def detection_units(regions: Sequence[Region], min_s: float = MIN_DETECT_S) -> list[tuple[int, ...]]:
@@ -138,7 +140,11 @@ def _nearest(regions: Sequence[Region], known: list[int], i: int) -> int:
 
 
 def region_languages(
-    transcriber: Transcriber, audio: np.ndarray, regions: Sequence[Region], min_s: float = MIN_DETECT_S
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    regions: Sequence[Region],
+    min_s: float = MIN_DETECT_S,
+    level: bool = False,
 ) -> list[LanguageGuess | None]:
     """The language of each speech region: detected per unit (see detection_units), then filled in.
 
@@ -158,7 +164,7 @@ def region_languages(
     if len(units) < 2:
         return detected
     for unit in units:
-        guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio))
+        guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio, level))
         for i in unit:
             detected[i] = guess
     filled = fill_languages(regions, detected)

@@ -16,7 +16,8 @@ import numpy as np
 
 from ovsub.options import TranscribeOptions
 from ovsub.transcription.guarded import WindowOutcome, decode_windows
-from ovsub.transcription.timeline import segments_from_result, unheard_rest
+from ovsub.transcription.evidence import SpeechEvidence
+from ovsub.transcription.timeline import ends_by, segments_from_result, unheard_rest
 from ovsub.transcription.windows import Window
 from ovsub.types import Segment
 from ovsub.whisper.transcriber import DecodeRequest, Transcriber
@@ -30,6 +31,7 @@ class Scheduler:
         transcriber: Transcriber,
         samples: np.ndarray,
         options: TranscribeOptions,
+        evidence: SpeechEvidence | None = None,
         *,
         dropped: list[dict[str, Any]] | None = None,
         channel: int | None = None,
@@ -37,6 +39,7 @@ class Scheduler:
         self.transcriber = transcriber
         self.samples = samples
         self.options = options
+        self.evidence = evidence  # where the voice is, to time words by
         # Windows every attempt of which the guards rejected, and why (a list shared by the channels of a file).
         self.dropped: list[dict[str, Any]] = [] if dropped is None else dropped
         self.channel = channel  # the channel these samples are, when channels are transcribed one by one
@@ -44,7 +47,7 @@ class Scheduler:
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
         request = DecodeRequest.of(self.options, language)
-        audios = [w.audio(self.samples) for w in windows]
+        audios = [w.audio(self.samples, self.options.level_speech) for w in windows]
         outcomes = decode_windows(self.transcriber, audios, request, self.options.guards)
         for window, outcome in zip(windows, outcomes):
             if outcome.result is None:
@@ -56,6 +59,18 @@ class Scheduler:
 
     def segments(
         self, planned: Sequence[tuple[Window, str | None]], first: WindowOutcome | None = None
+    ) -> Iterator[Segment]:
+        """Every planned window's segments in time order, each ending no later than the next one starts."""
+        held: Segment | None = None  # the last segment, yielded once the next one says where it must end
+        for segment in self._decoded(planned, first):
+            if held is not None:
+                yield ends_by(held, segment.start_s)
+            held = segment
+        if held is not None:
+            yield held
+
+    def _decoded(
+        self, planned: Sequence[tuple[Window, str | None]], first: WindowOutcome | None
     ) -> Iterator[Segment]:
         """Every planned window's segments in time order; ``first`` is the first window's outcome if decoded."""
         next_id, not_before = 0, 0.0
@@ -76,6 +91,6 @@ class Scheduler:
             rest = unheard_rest(outcome, window) if self.options.vad else None
             if rest is not None:  # decode what the decoder skipped before the next window
                 ready.appendleft((rest, self.decode([rest], outcome.result.language)[0]))
-            for segment in segments_from_result(outcome, window, next_id, not_before):
+            for segment in segments_from_result(outcome, window, next_id, not_before, self.evidence):
                 next_id, not_before = segment.id + 1, segment.start_s
                 yield segment

@@ -8,8 +8,11 @@ never reached, so it can be decoded again instead of lost.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ovsub.audio.vad import Region
 from ovsub.transcription import guards
+from ovsub.transcription.evidence import SpeechEvidence, refine_starts
 from ovsub.transcription.guarded import WindowOutcome
 from ovsub.transcription.windows import Window
 from ovsub.types import Segment, Word
@@ -37,7 +40,7 @@ def word_on_source(word: Word, window: Window) -> Word:
     """
     start, end = window.to_source_time(word.start_s), window.to_source_time(word.end_s)
     for before, after in zip(window.regions, window.regions[1:]):
-        if start < before.end_s and end > after.start_s:  # across a removed stretch of silence
+        if start <= before.end_s and end > after.start_s:  # across a removed stretch of silence (or from its edge)
             if before.end_s - start >= end - after.start_s:
                 end = before.end_s
             else:
@@ -46,19 +49,27 @@ def word_on_source(word: Word, window: Window) -> Word:
 
 
 def segments_from_result(
-    outcome: WindowOutcome, window: Window, first_id: int, not_before_s: float
+    outcome: WindowOutcome,
+    window: Window,
+    first_id: int,
+    not_before_s: float,
+    evidence: SpeechEvidence | None = None,
 ) -> list[Segment]:
-    """The window's chunks as segments on the source timeline, starts never before ``not_before_s``."""
+    """The window's chunks as segments on the source timeline, starts never before ``not_before_s``.
+
+    With ``evidence``, word starts that fall in non-speech move to where the voice starts
+    (``evidence.refine_starts``), and a segment starts with its first word.
+    """
     assert outcome.result is not None
     segments: list[Segment] = []
     for chunk in outcome.result.chunks:
         if not chunk.text:
             continue
-        words = tuple(word_on_source(w, window) for w in chunk.words if w.text.strip())
+        words = refine_starts(tuple(word_on_source(w, window) for w in chunk.words if w.text.strip()), evidence)
         start = max(window.to_source_time(chunk.start_s), not_before_s)
         end = max(window.to_source_time(chunk.end_s), start)
         if words:  # word timing is finer than the chunk's timestamp tokens
-            start = max(min(start, words[0].start_s), not_before_s)
+            start = max(words[0].start_s if evidence else min(start, words[0].start_s), not_before_s)
             end = max(end, words[-1].end_s)
             words = _clamp_words(words, start, end)
         segments.append(
@@ -77,6 +88,19 @@ def segments_from_result(
         )
         not_before_s = start
     return segments
+
+
+def ends_by(segment: Segment, limit_s: float) -> Segment:
+    """``segment`` ending no later than ``limit_s`` (the next segment's start), its words too, never before they start.
+
+    >>> s = ends_by(Segment(0, 1.0, 2.5, "a b", (Word(1.0, 1.6, " a"), Word(1.7, 2.5, " b"))), 2.2)
+    >>> s.end_s, [(w.start_s, w.end_s) for w in s.words]
+    (2.2, [(1.0, 1.6), (1.7, 2.2)])
+    """
+    if segment.end_s <= limit_s:
+        return segment
+    words = tuple(w if w.end_s <= limit_s else replace(w, end_s=max(w.start_s, limit_s)) for w in segment.words)
+    return replace(segment, end_s=max(segment.start_s, limit_s), words=words)
 
 
 def unheard_rest(outcome: WindowOutcome, window: Window, min_rest_s: float = MIN_REST_S) -> Window | None:

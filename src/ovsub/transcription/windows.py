@@ -21,6 +21,9 @@ from ovsub.whisper.features import CHUNK_S, SAMPLE_RATE
 
 MAX_WINDOW_S = float(CHUNK_S)  # Whisper hears 30 s at a time
 WINDOW_GAP_S = 0.15  # silence put between two regions of one window, so words across the join stay apart
+LEVEL_TOLERANCE_DB = 10.0  # level_gains() leaves a region this close to the loudest of its window as it is
+MAX_GAIN_DB = 50.0  # level_gains() raises a region by at most this (the quietest shared clips are at -67 dBFS)
+LEVEL_FRAME = 320  # samples: 20 ms frames for the level of a region
 
 
 @dataclass(frozen=True)
@@ -101,21 +104,68 @@ class Window:
             return self.offsets_s[i] + region.duration_s
         return self.offsets_s[i] + (source_t_s - region.start_s)
 
-    def audio(self, full_audio: np.ndarray) -> np.ndarray:
+    def audio(self, full_audio: np.ndarray, level: bool = False) -> np.ndarray:
         """The samples the decoder hears: each region cut from ``full_audio`` (16 kHz), zeros in the gaps.
 
         Each region starts at the sample nearest its offset, so sample positions agree with to_source_time to
-        half a sample whatever the number of regions.
+        half a sample whatever the number of regions. With ``level``, quieter regions are raised to the
+        loudest one's level (:func:`level_gains`).
         """
         samples = as_samples(full_audio)
         out = np.zeros(round(self.duration_s * SAMPLE_RATE), dtype=np.float32)
-        for region, offset_s in zip(self.regions, self.offsets_s):
+        pieces = []
+        for region in self.regions:
             first = min(round(region.start_s * SAMPLE_RATE), samples.size)
             last = min(round(region.end_s * SAMPLE_RATE), samples.size)
+            pieces.append(samples[first:last])
+        gains = level_gains(pieces) if level else [1.0] * len(pieces)
+        for piece, gain, offset_s in zip(pieces, gains, self.offsets_s):
             at = round(offset_s * SAMPLE_RATE)
-            piece = samples[first:last][: max(out.size - at, 0)]
-            out[at : at + piece.size] = piece
+            piece = piece[: max(out.size - at, 0)]
+            out[at : at + piece.size] = piece if gain == 1.0 else piece * np.float32(gain)
         return out
+
+
+def speech_level_db(piece: np.ndarray) -> float | None:
+    """How loud speech is in ``piece``: the 90th percentile of its 20 ms RMS levels, in dBFS (None if empty).
+
+    >>> round(speech_level_db((0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32)))
+    -23
+    """
+    frames = piece[: piece.size // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
+    if not frames.size:
+        return None
+    rms_db = 10 * np.log10(np.mean(np.square(frames, dtype=np.float32), axis=1) + 1e-12)
+    return float(np.percentile(rms_db, 90))
+
+
+def level_gains(pieces: list[np.ndarray]) -> list[float]:
+    """A gain for each region of a window that raises the quieter ones to the loudest one's speech level.
+
+    Why: Whisper hears a 30 s window whose log-mel is clamped 80 dB below its loudest frame, and takes
+    faint speech beside loud speech for background: a FLEURS clip at -65 dBFS packed beside one at
+    -17 dBFS was skipped whole (bench/longform.py), and decoded right on its own. Only relative level
+    matters to Whisper, so the loudest region, a region within LEVEL_TOLERANCE_DB of it and a window of
+    one region are left exactly as they are; a gain is at most MAX_GAIN_DB and never makes a sample clip.
+
+    >>> loud, quiet = np.full(3200, 0.1, np.float32), np.full(3200, 0.001, np.float32)
+    >>> [round(g, 1) for g in level_gains([loud, quiet])]
+    [1.0, 100.0]
+    """
+    levels = [speech_level_db(p) for p in pieces]
+    known = [lv for lv in levels if lv is not None]
+    if len(known) < 2:
+        return [1.0] * len(pieces)
+    target = max(known)
+    gains = []
+    for piece, lv in zip(pieces, levels):
+        if lv is None or target - lv <= LEVEL_TOLERANCE_DB:
+            gains.append(1.0)
+            continue
+        peak = float(np.max(np.abs(piece)))
+        gain = 10 ** (min(target - lv, MAX_GAIN_DB) / 20)
+        gains.append(min(gain, 0.99 / peak) if peak > 0 else 1.0)
+    return gains
 
 
 def plan_windows(

@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 from dataclasses import fields
+from pathlib import Path
 
 from ovsub.web.app import create_app
 from ovsub.web.settings import MB, WebSettings, is_loopback_host
@@ -24,12 +25,17 @@ from ovsub.web.settings import MB, WebSettings, is_loopback_host
 log = logging.getLogger("ovsub")
 
 NO_WARM_UP_ENV = "OVSUB_WEB_NO_WARM_UP"  # set to 1 to skip loading the model at start (tests, quick checks)
+SHUTDOWN_GRACE_S = 5  # on Ctrl+C or SIGTERM, requests still running (an upload, say) get this long, then are cut off
+TOKEN_ENV = "OVSUB_TOKEN"  # the access token, for keeping it off the command line (which `ps` shows to everyone)
 
 # Command-line option -> WebSettings field, for options `ovsub serve` may or may not define yet.
 OPTIONAL_ARGS = {
     "workers": "workers",
     "max_queue": "max_queue",
     "max_jobs": "max_jobs",
+    "max_uploads": "max_uploads",
+    "upload_idle_timeout": "upload_idle_timeout_s",
+    "upload_timeout": "upload_timeout_s",
 }
 
 
@@ -43,12 +49,14 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
         extra["max_upload_bytes"] = int(args.max_upload_mb * MB)
     if getattr(args, "max_age_hours", None) is not None:
         extra["max_age_s"] = float(args.max_age_hours) * 3600.0
+    if getattr(args, "allow_private_network", None):
+        extra["allowed_private_networks"] = tuple(args.allow_private_network)
     assert set(extra) <= known
     return WebSettings(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
-        token=args.token or None,
+        token=access_token(args),
         allow_private_urls=bool(args.allow_private_urls),
         models=models,
         default_model=args.model,
@@ -57,11 +65,31 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
     )
 
 
+def access_token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token``, else ``--token-file``, else $OVSUB_TOKEN; None if none is given.
+
+    A token file's surrounding whitespace (its final newline) is not part of the token.
+    """
+    given, path = getattr(args, "token", None), getattr(args, "token_file", None)
+    if given and path:
+        raise ValueError("give the token either with --token or with --token-file, not both")
+    if not path:
+        return given or os.environ.get(TOKEN_ENV) or None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read the token file {path} ({getattr(e, 'strerror', None) or e})") from e
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the web app until interrupted; the exit code for ``ovsub serve``.
 
-    Listening beyond loopback needs ``--token`` or an explicit ``--no-token``. The default model is
-    loaded in the background at start, unless $OVSUB_WEB_NO_WARM_UP is 1.
+    Listening beyond loopback needs a token (``--token``, ``--token-file`` or $OVSUB_TOKEN) or an
+    explicit ``--no-token``. The default model is loaded in the background at start, unless
+    $OVSUB_WEB_NO_WARM_UP is 1.
     """
     try:
         settings = settings_from_args(args)
@@ -71,8 +99,8 @@ def serve(args: argparse.Namespace) -> int:
     if not is_loopback_host(settings.host) and settings.token is None and not getattr(args, "no_token", False):
         print(
             f"ovsub serve: refusing to listen on {settings.host} without an access token: anyone who can reach "
-            "this machine could use it. Add --token SECRET (at least 8 characters), or --no-token if this "
-            "network is yours alone.",
+            "this machine could use it. Give a token of at least 8 characters with --token-file PATH or "
+            f"${TOKEN_ENV} (or --token, which other users see in ps), or --no-token if this network is yours alone.",
             file=sys.stderr,
         )
         return 2
@@ -95,10 +123,13 @@ def serve(args: argparse.Namespace) -> int:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         address = f"http://{host}:{settings.port}/"
         print(f"ovsub: serving on {address}", file=sys.stderr)
-        if settings.token:
+        if settings.token and getattr(args, "token", None):  # shown by ps anyway; a file's or $OVSUB_TOKEN's is not
             print(f"ovsub: open {address}?token={settings.token}", file=sys.stderr)
+        elif settings.token:
+            print(f"ovsub: open {address} and enter the access token (or add ?token=...)", file=sys.stderr)
         print(f"ovsub: jobs are kept in {app.state.data_dir}; press Ctrl+C to stop", file=sys.stderr)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        # without a grace limit uvicorn waits for every open request, however slowly its body arrives
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S))
         server.run(sockets=[listener])
     return 0
 
@@ -125,4 +156,4 @@ def _warm_up(settings: WebSettings) -> None:
     threading.Thread(target=load, name="ovsub-web-warm-up", daemon=True).start()
 
 
-__all__ = ["WebSettings", "create_app", "serve", "settings_from_args"]
+__all__ = ["WebSettings", "access_token", "create_app", "serve", "settings_from_args"]

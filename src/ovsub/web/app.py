@@ -33,6 +33,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ovsub import __version__, languages
 from ovsub.errors import MediaError, NoAudioStreamError
@@ -42,7 +43,7 @@ from ovsub.web.schemas import ERRORS, JobFields, JobList, JobOut, Language, Medi
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
 from ovsub.web.security import RequestGuard, UrlRefused, check_url, display_name, token_matches
 from ovsub.web.settings import WebSettings, default_data_dir
-from ovsub.web.uploads import BodyError, human_size, read_job_form
+from ovsub.web.uploads import BodyError, UploadSlots, human_size, read_job_form, timed
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and option fields on top of the file itself
@@ -53,10 +54,6 @@ SUBTITLE_TYPES = {
     "ttml": "application/ttml+xml",  # the media type TTML registered with IANA (EBU-TT-D and IMSC use it)
     "json": "application/json",
 }
-PAGE_POLICY = (  # the page loads only its own files and talks only to this server
-    "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 
 # --- the app -----------------------------------------------------------------------------------
@@ -96,7 +93,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+        return FileResponse(STATIC_DIR / "index.html")  # RequestGuard adds the Content-Security-Policy
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -121,6 +118,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
 def _jobs_api(queue: JobQueue, settings: WebSettings, require_token: Callable[[Request], None]) -> APIRouter:
     """Starting, listing, reading, cancelling and deleting jobs."""
+    receiving = UploadSlots(settings.max_uploads)  # uploads arriving at once
     api = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=ERRORS, tags=["jobs"])
 
     @api.post(
@@ -137,9 +135,12 @@ def _jobs_api(queue: JobQueue, settings: WebSettings, require_token: Callable[[R
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_upload_bytes + FORM_OVERHEAD_BYTES:
             raise HTTPException(413, f"the upload is larger than the limit of {human_size(settings.max_upload_bytes)}")
+        if not receiving.free():
+            raise HTTPException(429, f"{receiving.limit} uploads are arriving already; try again when one is in")
         job_id, folder = queue.new_folder()
         try:
-            job = await _receive_job(request, job_id, folder, settings)
+            with receiving.held():
+                job = await _receive_job(request, job_id, folder, settings)
             snapshot = queue.submit(job)
         except QueueFull as e:
             shutil.rmtree(folder, ignore_errors=True)
@@ -242,12 +243,13 @@ def _files_api(queue: JobQueue, require_token: Callable[[Request], None]) -> API
 async def _receive_job(request: Request, job_id: str, folder: Path, settings: WebSettings) -> Job:
     """Read the body (the file straight to disk), check the options and the media or link; a Job to queue."""
     upload = folder / UPLOAD_PART
+    chunks = timed(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s)
     try:
-        form = await read_job_form(
-            request.headers.get("content-type", ""), request.stream(), upload, settings.max_upload_bytes
-        )
-    except BodyError as e:
-        raise HTTPException(e.status, str(e)) from e
+        form = await read_job_form(request.headers.get("content-type", ""), chunks, upload, settings.max_upload_bytes)
+    except BodyError as e:  # the rest of the body is not read: the connection cannot carry another request
+        raise HTTPException(e.status, str(e), headers={"Connection": "close"}) from e
+    except ClientDisconnect as e:  # nobody reads this answer; it only keeps a traceback out of the log
+        raise HTTPException(400, "the client went away before the request body was complete") from e
     options = _job_options(form.fields)
     job_request = _job_request(options, settings)
     url = (getattr(options, "url", None) or "").strip() or None
@@ -257,7 +259,7 @@ async def _receive_job(request: Request, job_id: str, folder: Path, settings: We
         raise HTTPException(422, "send a media file in the 'file' field, or a link in 'url'")
     if url is not None:
         try:
-            url = await run_in_threadpool(check_url, url, settings.allow_private_urls)
+            url = await run_in_threadpool(check_url, url, settings.allow_private_urls, settings.private_networks())
         except UrlRefused as e:
             raise HTTPException(400, f"this link cannot be used: {e}") from e
         parts = urlsplit(url)

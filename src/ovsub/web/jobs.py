@@ -35,6 +35,7 @@ from ovsub.fsutil import write_text_atomic
 from ovsub.options import JobOptions, from_dict, to_dict
 from ovsub.web import runner
 from ovsub.web.runner import JobCancelled, MediaFile, Reporter, TaskResult
+from ovsub.web.security import address_check
 from ovsub.web.settings import WebSettings
 
 log = logging.getLogger("ovsub")
@@ -155,6 +156,8 @@ class JobQueue:
         self.jobs_dir = data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.speed = DEFAULT_SPEED  # wall seconds per media second per task, learned from finished jobs
+        # every connection a link's download makes is vetted, unless private addresses are allowed anyway
+        self._address_check = None if settings.allow_private_urls else address_check(settings.private_networks())
         self._cond = threading.Condition()
         self._jobs: dict[str, Job] = {}
         self._pending: deque[str] = deque()
@@ -314,11 +317,11 @@ class JobQueue:
             if media is None:
                 assert job.url is not None
                 report.stage("downloading")
-                media = runner.download_media(job.url, job.dir, self.settings.max_upload_bytes)
+                media = runner.download_media(job.url, job.dir, self.settings.max_upload_bytes, self._address_check)
                 self._set(job, media=media)
             report.check()
             self._set(job, work_started_at=time.time())
-            results, video_file, video_error = runner.run(media, job.dir, job.request, report)
+            results, video_file, video_error = runner.run(media, job.dir, job.request, report, job.url or job.name)
             if video_error:
                 log.warning("web: job %s: no subtitled video: %s", job.id, video_error)
                 video_error = runner.describe_failure(OvsubError(video_error), job.dir, job.name)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ovsub import pipeline
+from ovsub import download, pipeline
 from ovsub.audio import media
 from ovsub.audio.formats import CONTAINER_EXTENSIONS, CONTENT_TYPES, WEBM_AUDIO_CODECS, WEBM_VIDEO_CODECS
-from ovsub.errors import DownloadError, NoAudioStreamError, OvsubError
+from ovsub.errors import NoAudioStreamError, OvsubError
 from ovsub.options import JobOptions
 from ovsub.writers import FORMATS
 
@@ -91,25 +91,29 @@ def _extension(info: media.MediaInfo) -> str:
     return ext
 
 
-def download_media(url: str, job_dir: Path, max_bytes: int) -> MediaFile:
-    """Fetch a link into the job folder (yt-dlp, via download.fetch) and store it like an upload."""
-    from ovsub import download
+def download_media(
+    url: str, job_dir: Path, max_bytes: int, address_check: download.AddressCheck | None
+) -> MediaFile:
+    """Fetch a link into the job folder (yt-dlp, via download.fetch) and store it like an upload.
 
+    The download stops as soon as it passes ``max_bytes``; ``address_check`` vets every connection.
+    """
     staging = job_dir / "download"
     try:
-        fetched = download.fetch(url, cache_dir=staging, audio_only=False)
-        size = fetched.stat().st_size
-        if size > max_bytes:
-            raise DownloadError(f"the download is {size // (1024 * 1024)} MB, more than the server's limit")
+        fetched = download.fetch(
+            url, cache_dir=staging, audio_only=False, max_bytes=max_bytes, address_check=address_check
+        )
         return store_media(fetched, job_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def run(
-    source: MediaFile, folder: Path, request: JobOptions, report: Reporter
+    source: MediaFile, folder: Path, request: JobOptions, report: Reporter, label: str
 ) -> tuple[list[TaskResult], str | None, str | None]:
     """Make the job's subtitles (and, for a video, the video with them) in the job folder.
+
+    The files name the input as ``label`` (what the client called it), never by its path on the server.
 
     Returns each task's result, the subtitled video's file name (None if there is none) and why there is
     none when one was due. Progress goes to ``report``; its ``check`` stops the work when cancelled.
@@ -121,7 +125,7 @@ def run(
         report.check()
 
     output = replace(request.output, formats=SUBTITLE_FORMATS, output_dir=str(folder), embed=source.has_video)
-    result = pipeline.process(str(folder / source.file), replace(request, output=output), progress)
+    result = pipeline.process(str(folder / source.file), replace(request, output=output), progress, label=label)
     results = [
         TaskResult(s.task, s.language, {fmt: p.name for fmt, p in s.outputs.items()}, len(s.cues))
         for s in result.subtitles

@@ -92,5 +92,5 @@ class Problem(BaseModel):
     detail: str
 
 
-ERROR_CODES = (400, 401, 404, 409, 413, 415, 422, 429)  # every refusal the API documents, all as Problem
+ERROR_CODES = (400, 401, 404, 408, 409, 413, 415, 422, 429)  # every refusal the API documents, all as Problem
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in ERROR_CODES}

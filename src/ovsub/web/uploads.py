@@ -5,12 +5,19 @@ the endpoint runs, so a limit could only be checked after the client had sent ev
 python-multipart's push parser sees each chunk as it arrives: file bytes are written to a path
 the server chose (the client's file name is kept only as text), small fields are collected with
 their own caps, and the request stops with 413 as soon as the file passes the limit.
+
+Time is limited too: a body that sends nothing for ``idle_timeout_s``, or is still arriving after
+``timeout_s`` (one byte now and then never counts as idle), stops with 408. uvicorn's own
+keep-alive timeout only covers the wait between requests. And only so many bodies are received
+at once (``UploadSlots``), so a few stalled clients cannot tie up the server's connections and disk.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -41,6 +48,43 @@ class JobForm:
     file_name: str | None = None  # the client's name for the uploaded file (text only)
     file_bytes: int = 0  # bytes written to the destination
     has_file: bool = False  # whether a file part arrived
+
+
+class UploadSlots:
+    """Request bodies being received at once, at most ``limit``; used from the event loop only (no lock)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+
+    def free(self) -> bool:
+        return self.busy < self.limit
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+
+async def timed(chunks: AsyncIterator[bytes], idle_timeout_s: float, timeout_s: float) -> AsyncIterator[bytes]:
+    """``chunks``, cut off by BodyError 408 once none arrives for ``idle_timeout_s`` or all take over ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    iterator = aiter(chunks)
+    while True:
+        left_s = deadline - loop.time()
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), min(idle_timeout_s, max(left_s, 0.0)))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError as e:  # the builtin TimeoutError from Python 3.11 on, its own class in 3.10
+            if left_s <= idle_timeout_s:
+                raise BodyError(408, f"the request body did not arrive within {timeout_s:g} s; send it faster") from e
+            raise BodyError(408, f"nothing of the request body arrived for {idle_timeout_s:g} s") from e
+        yield chunk
 
 
 async def read_job_form(
