@@ -134,6 +134,67 @@ def test_stereo_downmix_averages_channels(tmp_path: Path) -> None:
     assert np.abs(audio).max() == pytest.approx(0.4, abs=0.01)  # (L + R) / 2, never beyond [-1, 1]
 
 
+# --- channels kept apart (a speaker per channel) -------------------------------------------------
+
+
+def test_load_channels_keeps_left_and_right_apart(tmp_path: Path) -> None:
+    rate = 44100  # resampled, as a real recording would be
+    left = sine(440, rate, 1.0, 0.8)
+    right = 0.1 * np.random.default_rng(0).standard_normal(rate)
+    stereo = write_wav(tmp_path / "stereo.wav", np.column_stack([left, right]).reshape(-1), rate, channels=2)
+    only_left = write_wav(tmp_path / "left.wav", left, rate)
+    only_right = write_wav(tmp_path / "right.wav", right, rate)
+
+    rows = media.load_channels(stereo)
+
+    assert rows.shape == (2, SAMPLE_RATE) and rows.dtype == np.float32
+    # Each row is what decoding that channel alone as a mono file gives: same resampler, nothing of the other side.
+    np.testing.assert_allclose(rows[0], load_audio(only_left), atol=1e-4)
+    np.testing.assert_allclose(rows[1], load_audio(only_right), atol=1e-4)
+    assert rms(rows[0]) == pytest.approx(0.8 / np.sqrt(2), rel=0.02)
+    assert abs(float(np.corrcoef(rows[0], rows[1])[0, 1])) < 0.05
+
+
+def test_load_channels_of_the_two_speaker_file(data_dir: Path) -> None:
+    rows = media.load_channels(data_dir / "english/other/fw_stereo_diarization.wav")
+
+    assert rows.shape[0] == 2 and abs(rows.shape[1] / SAMPLE_RATE - 5.0) < DURATION_TOLERANCE_S
+    assert abs(float(np.corrcoef(rows[0], rows[1])[0, 1])) < 0.2  # two voices, not one copied to both sides
+    assert rms(rows[0]) > SILENCE_RMS and rms(rows[1]) > SILENCE_RMS
+
+
+def test_load_channels_pads_a_late_start_in_every_row(data_dir: Path) -> None:
+    track = probe(data_dir / NO_DURATION).audio_streams[0]  # stereo Opus starting 15 ms after the video
+
+    rows = media.load_channels(data_dir / NO_DURATION)
+
+    assert track.channels == 2 and rows.shape == (2, len(load_audio(data_dir / NO_DURATION)))
+    assert not rows[:, : round(track.start_s * SAMPLE_RATE)].any()
+
+
+def test_load_channels_of_a_mono_track_is_one_row(data_dir: Path) -> None:
+    path = data_dir / "english/other/ljspeech_LJ002-0020.wav"
+
+    rows = media.load_channels(path)
+
+    assert rows.shape[0] == 1 and np.array_equal(rows[0], load_audio(path))
+
+
+def test_load_channels_refuses_surround_naming_file_and_count(data_dir: Path) -> None:
+    from ovsub.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"lhotse_big_buck_bunny_small\.mp4: audio track 0 has 6 channels"):
+        media.load_channels(data_dir / "video/lhotse_big_buck_bunny_small.mp4")
+
+
+def test_load_channels_grows_its_buffer_too(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = data_dir / "english/other/fw_stereo_diarization.wav"
+    expected = media.load_channels(path)
+    monkeypatch.setattr(media, "PREALLOC_SLACK_S", -4.5)  # preallocate half a second: the rows must grow
+
+    assert np.array_equal(media.load_channels(path), expected)
+
+
 def test_accepts_str_and_pathlike(data_dir: Path) -> None:
     path = data_dir / "english/other/ljspeech_LJ002-0020.wav"
     assert np.array_equal(load_audio(str(path)), load_audio(path))

@@ -138,6 +138,7 @@ JSON = """\
       "end_s": 0.9,
       "text": "Yes.",
       "language": "en",
+      "channel": null,
       "avg_logprob": -0.25,
       "compression_ratio": null,
       "temperature": 0.0,

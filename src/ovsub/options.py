@@ -22,6 +22,7 @@ from ovsub.errors import OptionError
 TASKS = ("transcribe", "translate")
 PRECISIONS = ("int8", "fp16", "fp32")
 DECODERS = ("auto", "ovsub", "genai")
+CHANNEL_MODES = ("mix", "split")  # a track's channels mixed down to one, or each transcribed on its own
 MAX_BEAM_SIZE = 8  # each beam holds its own self-attention cache (11 MB for base), times up to 4 windows at once
 
 # Whole outputs Whisper is known to produce for silence or music, folded as guards.normalize() folds text
@@ -173,6 +174,12 @@ class TranscribeOptions:
     vad: bool = option(True, "skip non-speech with voice activity detection before decoding")
     level_speech: bool = option(True, "raise quiet speech regions to the level of the loudest one they are decoded "
                                 "with, so quiet speech beside loud speech is heard")  # fmt: skip
+    channels: str = option(
+        "mix",
+        "mix: one transcript of the channels mixed down; split: a speaker per channel of a stereo track (interviews,"
+        " phone calls), each channel transcribed on its own and its segments labelled 0 (left) or 1 (right)",
+        choices=CHANNEL_MODES,
+    )
     initial_prompt: str | None = option(None, "text to condition the first window on (names, spelling)")
     max_new_tokens: int = option(224, "tokens per 30 s window at most", min=1, max=440)
     vad_options: VadOptions = option(help="voice activity detection", factory=VadOptions, flag="vad")
@@ -363,6 +370,7 @@ __all__ = [
     "TASKS",
     "PRECISIONS",
     "DECODERS",
+    "CHANNEL_MODES",
     "MAX_BEAM_SIZE",
     "option_fields",
     "build",

@@ -3,7 +3,8 @@
 The command line, ``ovsub batch`` and the web app all call :func:`process`, so they make the same files
 from the same options and cannot drift apart:
 
-    fetch a link -> check the outputs -> for each audio track: decode the audio once,
+    fetch a link -> check the outputs -> for each audio track: decode the audio once (per channel when
+                                           channels are split),
                                            for each task: transcribe() -> build_cues() -> write each format
                  -> embed the tracks / burn the first into the video
 
@@ -27,7 +28,7 @@ from ovsub.audio import media
 from ovsub.download import is_url
 from ovsub.errors import OvsubError
 from ovsub.options import CueOptions, JobOptions, TranscribeOptions, to_dict
-from ovsub.transcription import load_model, transcribe
+from ovsub.transcription import channels, load_model, transcribe
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.types import Cue, Segment, TranscriptInfo
@@ -87,11 +88,12 @@ def make_subtitles(
     *,
     audio: np.ndarray | None = None,
     stream: int | str | None = None,
-    plan: Plan | None = None,
+    plan: Plan | Sequence[Plan] | None = None,
     progress: Callable[[float, float], None] | None = None,
     label: str | None = None,
 ) -> Subtitles:
-    """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan``) completely and build its cues.
+    """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan`` per channel) completely and build
+    its cues.
 
     ``label`` names the input in the result instead of its path (a server's path is nobody else's
     business); the model's cache folder is then left out of the echoed options too.
@@ -141,12 +143,13 @@ def process(
     steps = len(tracks) * len(job.tasks)
     video_share = EMBED_SHARE if job.output.embed or job.output.burn else 0.0
     for track in tracks:
-        audio = media.load_audio(local, track)
-        planned = make_plan(audio, job.transcribe, transcriber)  # shared by the tasks: one VAD, one language policy
+        audio = channels.load(local, track, job.transcribe.channels)  # the mix, or a row per channel
+        # Shared by the tasks: one VAD and one language policy per channel.
+        planned = [make_plan(part, job.transcribe, transcriber) for part in channels.rows(audio)]
         for task in job.tasks:
             step = len(done)
             stage = "translating" if task == "translate" else "transcribing"
-            total_s = len(audio) / SAMPLE_RATE
+            total_s = channels.duration_s(audio, SAMPLE_RATE)
 
             def on_segment(done_s: float, total_s: float, step: int = step, stage: str = stage) -> None:
                 share = (step + (min(done_s / total_s, 1.0) if total_s > 0 else 1.0)) / steps

@@ -36,6 +36,9 @@ class Segment:
     compression_ratio: float | None = None  # gzip ratio of the text (high means repetitive)
     temperature: float = 0.0  # sampling temperature of the decode that was kept
     retried: bool = False  # whether a hallucination guard asked for a re-decode
+    # With channels split (a speaker per channel), the channel it was heard on: 0 left, 1 right; None for a mix.
+    # Segments of two channels may overlap in time: that is two people talking at once.
+    channel: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class Segment:
             "end_s": round(self.end_s, 3),
             "text": self.text,
             "language": self.language,
+            "channel": self.channel,
             "avg_logprob": self.avg_logprob,
             "compression_ratio": self.compression_ratio,
             "temperature": self.temperature,

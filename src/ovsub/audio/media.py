@@ -1,4 +1,4 @@
-"""Any container or codec FFmpeg reads -> float32 mono 16 kHz samples (probing is in audio/streams.py).
+"""Any container or codec FFmpeg reads -> float32 16 kHz samples, mono or per channel (probing: audio/streams.py).
 
 Why PyAV: its wheels bundle FFmpeg's libraries, so decoding runs in this process with nothing else
 installed. There is no ffmpeg subprocess to find on PATH, no stderr to parse and no temporary WAV
@@ -14,6 +14,9 @@ Downmix: FFmpeg's standard matrix (centre at full weight, front left/right at -3
 lower, LFE dropped), scaled so the sum never leaves [-1, 1]. That is what ffmpeg does when writing
 16-bit samples, which is what openai-whisper and faster-whisper decode to; a 5.1 film comes out
 about 10 dB quieter than its centre channel, which Whisper's log-mel normalisation does not mind.
+
+Channels kept apart (:func:`load_channels`, for a speaker per channel): a stereo track is decoded to its
+left and right channels as they are, through the same decoder and resampler, one row each.
 
 Timeline: sample 0 is the start of the media as players show it. When the chosen audio track
 starts later than the file (common in MPEG-TS recordings, and by a few milliseconds in WebM), the
@@ -42,13 +45,14 @@ from ovsub.audio.streams import (  # probing lives there; these names are part o
     read_info,
     select_audio_stream,
 )
-from ovsub.errors import EmptyAudioError, NotMediaError
+from ovsub.errors import EmptyAudioError, NotMediaError, OptionError
 from ovsub.whisper.features import CHUNK_S, SAMPLE_RATE  # Whisper hears 16 kHz, 30 s at a time
 
 logger = logging.getLogger("ovsub")
 
-SAMPLE_FORMAT = "flt"  # packed 32-bit float, one plane, so a frame is already a numpy row
+SAMPLE_FORMAT = "fltp"  # planar 32-bit float: a frame is a numpy array with a row per channel
 CHANNEL_LAYOUT = "mono"  # Whisper hears one channel; swr downmixes with FFmpeg's standard matrix
+SPLIT_LAYOUTS = {1: "mono", 2: "stereo"}  # load_channels: the layout that keeps each channel as it is
 RESAMPLER_OPTIONS = {
     "rematrix_maxval": "1.0",  # scale the downmix so mono stays within [-1, 1] (swr only does this for int output)
     "filter_size": "64",  # taps per phase; the default 32 lets 8.0-8.7 kHz fold back at only -26 dB
@@ -71,24 +75,68 @@ def load_audio(path: str | os.PathLike[str], stream: int | str | None = None) ->
     Raises InputNotFoundError, NotMediaError, NoAudioStreamError or EmptyAudioError, each naming
     the file.
     """
+    mono: np.ndarray = _load(path, stream, split=False)[0]
+    return mono
+
+
+def load_channels(path: str | os.PathLike[str], stream: int | str | None = None) -> np.ndarray:
+    """Decode one mono or stereo track without mixing: float32 16 kHz, shape (channels, samples).
+
+    Row 0 is the left channel and row 1 the right one (a mono track gives one row). Decoding is
+    :func:`load_audio`'s, channel for channel: the same resampler, damage handling and padding of a
+    late start. Raises what load_audio raises, and OptionError for a track of more than two channels
+    (surround sound holds no speaker per channel to keep apart).
+    """
+    return _load(path, stream, split=True)
+
+
+def _load(path: str | os.PathLike[str], stream: int | str | None, split: bool) -> np.ndarray:
+    """The track's samples as rows, one (mono) or one per channel (``split``), preallocated and grown."""
     media_path = existing_file(path)
     with open_media(media_path) as container:
         info = read_info(container, media_path)
         track = select_audio_stream(info, stream)
+        layout = _split_layout(track, media_path) if split else CHANNEL_LAYOUT
         expected_s = track.duration_s if track.duration_s is not None else info.duration_s
         capacity_s = track.start_s + expected_s + PREALLOC_SLACK_S if expected_s is not None else PREALLOC_UNKNOWN_S
-        audio = np.empty(math.ceil(capacity_s * SAMPLE_RATE), dtype=np.float32)
+        rows = len(av.AudioLayout(layout).channels)
+        audio = np.empty((rows, math.ceil(capacity_s * SAMPLE_RATE)), dtype=np.float32)
         filled = 0
-        for block in _decode(container, track, media_path):
-            if filled + len(block) > len(audio):
-                grown = max(filled + len(block), math.ceil(len(audio) * GROWTH_FACTOR))
+        for block in _decode(container, track, media_path, layout):
+            width = block.shape[1]
+            if filled + width > audio.shape[1]:
+                grown = max(filled + width, math.ceil(audio.shape[1] * GROWTH_FACTOR))
                 logger.debug("%s: audio longer than estimated; buffer now %.1f s", media_path, grown / SAMPLE_RATE)
-                # resize() reallocates in place (realloc, usually without a copy); no views of audio exist here
-                audio.resize(grown, refcheck=False)
-            audio[filled : filled + len(block)] = block
-            filled += len(block)
-    audio.resize(filled, refcheck=False)
-    return audio
+                audio = _grow(audio, filled, grown)
+            audio[:, filled : filled + width] = block
+            filled += width
+    if rows == 1:
+        audio.resize((1, filled), refcheck=False)
+        return audio
+    # Each row stays contiguous. The unused tail (the estimate's slack, or what is left of PREALLOC_UNKNOWN_S when
+    # the file gave no length) stays allocated with the array rather than copying both rows once more.
+    return audio[:, :filled]
+
+
+def _split_layout(track: AudioStreamInfo, media_path: Path) -> str:
+    if track.channels > len(SPLIT_LAYOUTS):
+        raise OptionError(
+            f"{media_path}: audio track {track.index} has {track.channels} channels; channels split takes a "
+            "stereo track with a speaker on each side (an interview, a phone call), not surround sound. "
+            "Use channels mix for this file"
+        )
+    return SPLIT_LAYOUTS.get(track.channels, CHANNEL_LAYOUT)
+
+
+def _grow(audio: np.ndarray, filled: int, size: int) -> np.ndarray:
+    """``audio`` with room for ``size`` samples a row, its first ``filled`` kept."""
+    if audio.shape[0] == 1:
+        # resize() reallocates in place (realloc, usually without a copy); no views of audio exist here
+        audio.resize((1, size), refcheck=False)
+        return audio
+    grown = np.empty((audio.shape[0], size), dtype=np.float32)  # rows cannot grow in place: copy once
+    grown[:, :filled] = audio[:, :filled]
+    return grown
 
 
 def iter_audio(
@@ -114,11 +162,14 @@ def iter_audio(
 
 def _decode_file(media_path: Path, track: AudioStreamInfo) -> Iterator[np.ndarray]:
     with open_media(media_path) as container:
-        yield from _decode(container, track, media_path)
+        for block in _decode(container, track, media_path):
+            yield block[0]
 
 
-def _decode(container: av.container.InputContainer, track: AudioStreamInfo, media_path: Path) -> Iterator[np.ndarray]:
-    """Yield float32 mono 16 kHz blocks of whatever size the resampler produces, in order.
+def _decode(
+    container: av.container.InputContainer, track: AudioStreamInfo, media_path: Path, layout: str = CHANNEL_LAYOUT
+) -> Iterator[np.ndarray]:
+    """Yield float32 16 kHz blocks, a row per channel of ``layout``, of whatever size the resampler produces.
 
     Leading silence for a late-starting track comes first. Damaged packets are skipped with a
     warning, as ffmpeg does; a track that yields no samples at all raises.
@@ -127,7 +178,7 @@ def _decode(container: av.container.InputContainer, track: AudioStreamInfo, medi
     lead = round(track.start_s * SAMPLE_RATE)
     if lead:
         logger.debug("%s: audio track starts %.3f s into the file; padding with silence", media_path, track.start_s)
-        yield np.zeros(lead, dtype=np.float32)
+        yield np.zeros((len(av.AudioLayout(layout).channels), lead), dtype=np.float32)
     decoded = 0
     damaged = 0
     last_damage: av.error.FFmpegError | None = None
@@ -146,16 +197,16 @@ def _decode(container: av.container.InputContainer, track: AudioStreamInfo, medi
                 if shape != source:
                     if resampler is not None:
                         for block in _flush(resampler):
-                            decoded += len(block)
+                            decoded += block.shape[1]
                             yield block
                     resampler = av.AudioResampler(
-                        format=SAMPLE_FORMAT, layout=CHANNEL_LAYOUT, rate=SAMPLE_RATE, options=RESAMPLER_OPTIONS
+                        format=SAMPLE_FORMAT, layout=layout, rate=SAMPLE_RATE, options=RESAMPLER_OPTIONS
                     )
                     source = shape
                 assert resampler is not None
                 for out in resampler.resample(frame):
                     block = _samples(out)
-                    decoded += len(block)
+                    decoded += block.shape[1]
                     yield block
     except av.error.FFmpegError as e:  # the demuxer gave up: a truncated or damaged file
         if not decoded:
@@ -166,7 +217,7 @@ def _decode(container: av.container.InputContainer, track: AudioStreamInfo, medi
         logger.warning("%s: reading stopped early (%s); keeping the %.1f s decoded", media_path, e.strerror, kept_s)
     if resampler is not None:
         for block in _flush(resampler):
-            decoded += len(block)
+            decoded += block.shape[1]
             yield block
     read_s = decoded / SAMPLE_RATE
     if last_damage is not None:
@@ -202,7 +253,7 @@ def _flush(resampler: av.AudioResampler) -> Iterator[np.ndarray]:
 
 def _samples(frame: av.AudioFrame) -> np.ndarray:
     # Decoders with float output (AAC, Opus, MP3) can overshoot full scale slightly; Whisper expects [-1, 1].
-    block = frame.to_ndarray().reshape(-1).astype(np.float32, copy=True)
+    block = frame.to_ndarray().astype(np.float32, copy=True)  # planar: (channels, samples)
     return np.clip(block, -1.0, 1.0, out=block)
 
 
@@ -230,6 +281,7 @@ __all__ = [
     "StreamInfo",
     "iter_audio",
     "load_audio",
+    "load_channels",
     "probe",
     "select_audio_stream",
 ]

@@ -39,6 +39,11 @@ joined without spaces; a line may break between any two of them in Chinese and J
 and Burmese keep the spaces their text puts between phrases and break there (:data:`PHRASE_SPACE_LANGUAGES`).
 See :func:`options_for_language` for the shorter lines of Chinese and Japanese.
 
+Segments heard on different channels (``Segment.channel``, with channels split: a speaker each) are cut into
+cues per speaker, and where the speakers talk at once or answer each other quickly, into cues holding both, each
+speaker on a line of its own that starts with the dialogue dash (see :mod:`~ovsub.cues.dialogue`). The limits
+above hold there too; a cue's words then run line by line rather than in time order.
+
 The steps live in one module each, and each imports only those listed before it:
 
 - :mod:`~ovsub.cues.rules`: language rules, break costs and small measures (:func:`to_ms`, :func:`text_width`);
@@ -46,6 +51,8 @@ The steps live in one module each, and each imports only those listed before it:
 - :mod:`~ovsub.cues.lines`: line breaking, :func:`break_lines`;
 - :mod:`~ovsub.cues.split`: which words make a cue, :func:`split_by_pause` and :func:`split_to_fit`;
 - :mod:`~ovsub.cues.timing`: when each cue shows, :func:`place_in_time`;
+- :mod:`~ovsub.cues.dialogue`: segments of several channels (a speaker each), with a dash before each speaker's
+  line where a cue holds two, :func:`dialogue_cues`;
 - this package: the whole stage, :func:`build_cues`, and :func:`check_cues`.
 """
 
@@ -54,7 +61,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
-from ovsub.cues.lines import Run, break_lines, lines_of
+from ovsub.cues.dialogue import dialogue_cues
+from ovsub.cues.lines import Run, break_lines
 from ovsub.cues.rules import (
     DEFAULT_OPTIONS,
     LINE_CHARS_BY_LANGUAGE,
@@ -67,7 +75,7 @@ from ovsub.cues.rules import (
     text_width,
     to_ms,
 )
-from ovsub.cues.split import split_by_pause, split_run, split_to_fit
+from ovsub.cues.split import draft_cues, split_by_pause, split_to_fit
 from ovsub.cues.timing import place_in_time
 from ovsub.cues.words import clamp_stretched_starts, collect_words, split_long_words, words_from_text
 from ovsub.options import CueOptions
@@ -81,6 +89,7 @@ __all__ = [
     "break_lines",
     "check_cues",
     "clamp_stretched_starts",
+    "dialogue_cues",
     "min_display_ms",
     "options_for_language",
     "place_in_time",
@@ -112,26 +121,20 @@ def build_cues(
         language = next((s.language for s in segments if s.language), None)
     options = options_for_language(options, language)
     rules = rules_for(language)
+    if len({s.channel for s in segments}) > 1:  # a speaker per channel
+        return place_in_time(dialogue_cues(segments, options, rules, language), options)
     words, untimed = collect_words(segments, language, options.max_line_chars)
     words = clamp_stretched_starts(words, keep=untimed)
     groups = split_by_pause(words, options.max_pause_ms)
-    drafts = []
+    drafts: list[Cue] = []
     free_from_ms = 0
     for g, group in enumerate(groups):
         if g + 1 < len(groups):
             tail_room_ms = to_ms(groups[g + 1][0].start_s) - to_ms(group[-1].end_s) - options.min_gap_ms
         else:
             tail_room_ms = options.max_duration_ms
-        run = Run(group, rules)
-        offset = 0
-        chunks, free_from_ms = split_run(run, options, tail_room_ms, free_from_ms)
-        for chunk in chunks:
-            lines = lines_of(run, offset, offset + len(chunk), options.max_line_chars, options.max_lines)
-            offset += len(chunk)
-            start_ms = to_ms(chunk[0].start_s)
-            end_ms = max([start_ms] + [to_ms(w.end_s) for w in chunk])
-            timed = not any(id(w) in untimed for w in chunk)
-            drafts.append(Cue(start_ms=start_ms, end_ms=end_ms, lines=lines, words=chunk if timed else ()))
+        cues, free_from_ms = draft_cues(Run(group, rules), options, tail_room_ms, free_from_ms, untimed)
+        drafts.extend(cues)
     return place_in_time(drafts, options)
 
 

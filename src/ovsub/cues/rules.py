@@ -25,6 +25,12 @@ PHRASE_SPACE_LANGUAGES = frozenset({"th", "lo", "km", "my"})
 # 42-character Latin default when the caller kept that default: 16 for Chinese, 13 for Japanese.
 LINE_CHARS_BY_LANGUAGE = {"zh": 16, "yue": 16, "ja": 13}
 
+# How a cue holding two speakers marks each one's line, from Netflix's timed-text guides: a hyphen without a space in
+# English ("-Are you coming?" / "-In a minute."), the template other languages follow unless their guide says
+# otherwise; French puts a space after it.
+DIALOGUE_DASH = "-"
+DIALOGUE_DASH_BY_LANGUAGE = {"fr": "- "}
+
 # What a caller who passes no options gets. One instance serves every default argument: CueOptions is frozen.
 DEFAULT_OPTIONS = CueOptions()
 
@@ -51,6 +57,10 @@ TOO_FAST_COST = 12.0
 READING_WEIGHT = 20.0  # times the missing share of such a cue's reading time: 10 % short costs a plain split more
 LAYOUT_WEIGHT = 0.5  # how much a cue's own line layout counts when choosing where to split
 DANGLING_COST = 2.0  # a cue, or a line, made of a single short word
+# Per second a speaker's line in a two-speaker cue shows before that speaker starts: an answer read before the
+# question is heard out. Overlapping speech costs nothing; a reply a second later costs about what a plain split
+# does, so a quick exchange shares a cue and a slow one gets a cue per turn.
+EARLY_LINE_WEIGHT = 1.0
 SHORT_WORD_CHARS = 4  # "so", "and", "I'm": short enough to dangle
 TOP_HEAVY_WEIGHT = 3.0  # times (deviation from an even split)**2 when an upper line is the longer one
 BOTTOM_HEAVY_WEIGHT = 1.0  # the same when the lower line is the longer one (a pyramid reads better)
@@ -106,6 +116,7 @@ class Rules:
     phrase_spaces: bool  # unspaced words, but spaces between phrases that are kept (Thai, Lao, Khmer, Burmese)
     articles: frozenset[str]  # never break after these
     connectives: frozenset[str]  # good to break before these
+    dialogue_dash: str = DIALOGUE_DASH  # starts each speaker's line in a cue holding two speakers
 
 
 def rules_for(language: str | None) -> Rules:
@@ -120,6 +131,7 @@ def rules_for(language: str | None) -> Rules:
         phrase_spaces=False,
         articles=frozenset(_ARTICLES[lang].split()),
         connectives=frozenset(_CONNECTIVES[lang].split()),
+        dialogue_dash=DIALOGUE_DASH_BY_LANGUAGE.get(code, DIALOGUE_DASH),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ovsub.cues.lines import Run
+from ovsub.cues.lines import Run, lines_of
 from ovsub.cues.rules import (
     CUE_COST,
     DANGLING_COST,
@@ -23,7 +23,7 @@ from ovsub.cues.rules import (
 )
 from ovsub.cues.words import respace, split_long_words
 from ovsub.options import CueOptions
-from ovsub.types import Word
+from ovsub.types import Cue, Word
 
 
 def split_by_pause(words: Sequence[Word], max_pause_ms: int) -> tuple[tuple[Word, ...], ...]:
@@ -141,3 +141,25 @@ def split_run(
         chunks.append(words[a:b])
         b = a
     return tuple(reversed(chunks)), free[n]
+
+
+def draft_cues(
+    run: Run, options: CueOptions, tail_room_ms: int, free_from_ms: int = 0, untimed: frozenset[int] = frozenset()
+) -> tuple[list[Cue], int]:
+    """The cues of ``run`` (see :func:`split_run`) laid out in lines, timed by their words' speech.
+
+    Each cue spans its first word's start to its last word's end (:func:`~ovsub.cues.timing.place_in_time`
+    gives display times later); a cue holding a word whose ``id`` is in ``untimed`` carries no words. Also
+    returns the moment after these cues a next one may start.
+    """
+    chunks, free_from_ms = split_run(run, options, tail_room_ms, free_from_ms)
+    drafts = []
+    offset = 0
+    for chunk in chunks:
+        lines = lines_of(run, offset, offset + len(chunk), options.max_line_chars, options.max_lines)
+        offset += len(chunk)
+        start_ms = to_ms(chunk[0].start_s)
+        end_ms = max([start_ms] + [to_ms(w.end_s) for w in chunk])
+        timed = not any(id(w) in untimed for w in chunk)
+        drafts.append(Cue(start_ms=start_ms, end_ms=end_ms, lines=lines, words=chunk if timed else ()))
+    return drafts, free_from_ms

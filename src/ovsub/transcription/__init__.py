@@ -8,26 +8,29 @@ long file shows progress and a caller can stop early. Its parts, one job each:
                                languages, windows)       guards and fallback)    media's timeline)
 
 ``windows.py`` packs speech regions into what Whisper hears at once; ``guards.py`` holds the
-hallucination checks.
+hallucination checks; ``channels.py`` runs this once per channel when a stereo track holds a speaker
+per channel, and merges the segments by time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ovsub.audio import media
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
+from ovsub.transcription import channels
 from ovsub.transcription.evidence import SpeechEvidence
+from ovsub.transcription.guarded import WindowOutcome
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.transcription.schedule import Scheduler
 from ovsub.types import Segment, TranscriptInfo
 from ovsub.whisper import Transcriber, load, models
 from ovsub.whisper.features import SAMPLE_RATE
+from ovsub.whisper.transcriber import LanguageGuess
 
 
 def load_model(options: ModelOptions, word_timestamps: bool = True) -> Transcriber:
@@ -43,50 +46,88 @@ def transcribe(
     stream: int | str | None = None,
     transcriber: Transcriber | None = None,
     audio: np.ndarray | None = None,
-    plan: Plan | None = None,
+    plan: Plan | Sequence[Plan] | None = None,
     **overrides: Any,
 ) -> tuple[Iterator[Segment], TranscriptInfo]:
     """Transcribe (or translate) a media file: a lazy iterator of segments, and what is known up front.
 
     ``options`` fields can also be given as keywords (``transcribe("talk.mp4", language="de")``).
     ``model`` is a ModelOptions or just a model name; ``transcriber`` a model already loaded. ``audio``
-    (16 kHz mono float32) is used instead of decoding ``source``, and ``plan`` (from ``planning.plan``
-    on that audio) instead of planning again, so a second task decodes what the first one did. The
-    iterator decodes as it is consumed; the info's ``dropped`` list fills in as windows are rejected by
-    the hallucination guards.
+    (16 kHz float32: 1-D, or a row per channel as ``channels.load`` gives it) is used instead of decoding
+    ``source``, and ``plan`` (from ``planning.plan`` on that audio, one per channel) instead of planning
+    again, so a second task decodes what the first one did. The iterator decodes as it is consumed; the
+    info's ``dropped`` list fills in as windows are rejected by the hallucination guards.
+
+    With ``channels="split"`` on a stereo track, each channel is transcribed on its own and the segments
+    come merged by start time, each with its ``channel`` (see ``transcription.channels``); the info's
+    language is that of the channel with the most speech, its ``speech_s`` the sum over the channels.
     """
     opts = replace(options or TranscribeOptions(), **overrides)
     model_opts = ModelOptions(name=model) if isinstance(model, str) else (model or ModelOptions())
-    samples = media.load_audio(source, stream) if audio is None else audio
+    samples = channels.load(source, stream, opts.channels) if audio is None else audio
     if transcriber is None:
         transcriber = load_model(model_opts, opts.word_timestamps)
-    planned = plan or make_plan(samples, opts, transcriber)
-    evidence = None
-    if planned.probabilities is not None:
-        evidence = SpeechEvidence(planned.probabilities, samples, opts.vad_options.threshold)
-    scheduler = Scheduler(transcriber, samples, opts, evidence)
-    language = planned.language
-    # Unless the user named the language, decode the first window now: what Whisper hears in the first 30 s of
-    # speech is the file's language and how sure it is (as Whisper itself judges it), and it names the
-    # language when nothing was detected ahead.
-    first = None
-    if planned.windows and not opts.language and transcriber.multilingual:
-        first = scheduler.decode([planned.windows[0][0]], planned.windows[0][1])[0]
-        heard = first.result.detected if first.result is not None else None
-        if heard is not None and (language is None or heard.language == language.language):
-            language = heard
+    parts = channels.rows(samples)
+    if plan is None:
+        plans: Sequence[Plan] = [make_plan(part, opts, transcriber) for part in parts]
+    else:
+        plans = [plan] if isinstance(plan, Plan) else plan
+    if len(plans) != len(parts):
+        raise ValueError(f"one plan per channel is needed: {len(parts)} channel(s), {len(plans)} plan(s)")
+    dropped: list[dict[str, Any]] = []
+    split = len(parts) > 1
+    starts = []
+    for k, (part, planned) in enumerate(zip(parts, plans, strict=True)):
+        evidence = None
+        if planned.probabilities is not None:
+            evidence = SpeechEvidence(planned.probabilities, part, opts.vad_options.threshold)
+        scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None)
+        starts.append(_Start.of(scheduler, planned))
+    known = [start for start in starts if start.language is not None]
+    language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
     info = TranscriptInfo(
         source=str(source),
-        duration_s=len(samples) / SAMPLE_RATE,
+        duration_s=channels.duration_s(samples, SAMPLE_RATE),
         language=language.language if language else None,
         language_probability=language.probability if language else None,
         model=model_opts.name,
         options={"transcribe": to_dict(opts), "model": to_dict(model_opts)},
-        speech_s=planned.speech_s,
-        dropped=scheduler.dropped,
+        speech_s=None if plans[0].speech_s is None else sum(p.speech_s or 0.0 for p in plans),
+        dropped=dropped,
         language_probs=language.top if language else (),
     )
-    return scheduler.segments(planned.windows, first), info
+    streams = [start.scheduler.segments(start.plan.windows, start.first) for start in starts]
+    return (channels.merge(streams) if split else streams[0]), info
+
+
+@dataclass(frozen=True)
+class _Start:
+    """One channel ready to decode: its scheduler and plan, and its language once known."""
+
+    scheduler: Scheduler
+    plan: Plan
+    first: WindowOutcome | None  # the first window, decoded already when that was how to learn the language
+    language: LanguageGuess | None
+
+    @classmethod
+    def of(cls, scheduler: Scheduler, planned: Plan) -> _Start:
+        language = planned.language
+        # Unless the user named the language, decode the first window now: what Whisper hears in the first 30 s
+        # of speech is the channel's language and how sure it is (as Whisper itself judges it), and it names
+        # the language when nothing was detected ahead.
+        first = None
+        options = scheduler.options
+        if planned.windows and not options.language and scheduler.transcriber.multilingual:
+            first = scheduler.decode([planned.windows[0][0]], planned.windows[0][1])[0]
+            heard = first.result.detected if first.result is not None else None
+            if heard is not None and (language is None or heard.language == language.language):
+                language = heard
+        return cls(scheduler, planned, first, language)
+
+    @property
+    def speech_s(self) -> float:
+        """How much speech this channel has (its whole length when VAD is off)."""
+        return self.plan.speech_s if self.plan.speech_s is not None else len(self.scheduler.samples) / SAMPLE_RATE
 
 
 __all__ = ["transcribe", "load_model"]

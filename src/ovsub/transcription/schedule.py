@@ -39,12 +39,17 @@ class Scheduler:
         samples: np.ndarray,
         options: TranscribeOptions,
         evidence: SpeechEvidence | None = None,
+        *,
+        dropped: list[dict[str, Any]] | None = None,
+        channel: int | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.samples = samples
         self.options = options
         self.evidence = evidence  # where the voice is, to time words by
-        self.dropped: list[dict[str, Any]] = []  # windows every attempt of which the guards rejected, and why
+        # Windows every attempt of which the guards rejected, and why (a list shared by the channels of a file).
+        self.dropped: list[dict[str, Any]] = [] if dropped is None else dropped
+        self.channel = channel  # the channel these samples are, when channels are transcribed one by one
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
@@ -53,10 +58,15 @@ class Scheduler:
         outcomes = decode_windows(self.transcriber, audios, request, self.options.guards)
         for window, outcome in zip(windows, outcomes):
             if outcome.result is None:
-                self.dropped.append(
-                    {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3), "reasons": list(outcome.reasons)}
-                )
+                self._drop(window.start_s, window.end_s, list(outcome.reasons))
         return outcomes
+
+    def _drop(self, start_s: float, end_s: float, reasons: list[str]) -> None:
+        """Record a stretch left without text, and why (and its channel, when channels go one by one)."""
+        record: dict[str, Any] = {"start_s": round(start_s, 3), "end_s": round(end_s, 3)}
+        if self.channel is not None:
+            record["channel"] = self.channel
+        self.dropped.append({**record, "reasons": reasons})
 
     def segments(
         self, planned: Sequence[tuple[Window, str | None]], first: WindowOutcome | None = None
@@ -119,9 +129,7 @@ class Scheduler:
             found.extend(s for s in new if guards.normalize(s.text) not in heard)
         words += [w for s in found for w in s.words]
         for a, b in uncovered_speech(window.regions, words, self.evidence, COVERAGE_MIN_S):
-            self.dropped.append(
-                {"start_s": round(a, 3), "end_s": round(b, 3), "reasons": [f"no words decoded for {b - a:.1f} s of speech"]}
-            )
+            self._drop(a, b, [f"no words decoded for {b - a:.1f} s of speech"])
         return sorted(segments + found, key=lambda s: s.start_s)
 
 
