@@ -132,11 +132,13 @@ def process(
     video_share = EMBED_SHARE if job.output.embed or job.output.burn else 0.0
     for track in tracks:
         audio = media.load_audio(local, track)
+        total_s = len(audio) / SAMPLE_RATE
+        # Planning (voice activity, languages) is the first task's work: say it has begun, so nobody waits in silence.
+        report(Progress(_stage(job.tasks[0]), 0.0, total_s, len(done) / steps * (1 - video_share)))
         planned = make_plan(audio, job.transcribe, transcriber)  # shared by the tasks: one VAD, one language policy
         for task in job.tasks:
             step = len(done)
-            stage = "translating" if task == "translate" else "transcribing"
-            total_s = len(audio) / SAMPLE_RATE
+            stage = _stage(task)
 
             def on_segment(done_s: float, total_s: float, step: int = step, stage: str = stage) -> None:
                 share = (step + (min(done_s / total_s, 1.0) if total_s > 0 else 1.0)) / steps
@@ -158,6 +160,10 @@ def process(
         except OvsubError as e:
             video_error = str(e)
     return FileResult(source, tuple(done), tuple(written), video_error)
+
+
+def _stage(task: str) -> str:
+    return "translating" if task == "translate" else "transcribing"
 
 
 def output_name(source: str, extension: str, tag: str | None = None) -> str:

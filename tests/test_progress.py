@@ -1,0 +1,124 @@
+"""Progress without a terminal: plain lines to stderr (a log, CI, a service), checked with a fake clock and
+through the real command with stderr a pipe."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ovsub.cli import PROGRESS_INTERVAL_ENV, ProgressLines, progress_line
+from ovsub.pipeline import Progress
+
+LINE = re.compile(  # "talk.mp4: transcribing 132.0/600.0 s (22 %), 8.9x real time, ETA 52 s"
+    r"^(?P<label>\S+): (?P<stage>[a-z ]+?) (?P<done>[\d.]+)/(?P<total>[\d.]+) s \((?P<pct>\d+) %\)(?P<rest>.*)$"
+)
+
+
+class FakeClock:
+    """Wall time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def _lines(interval_s: float = 10.0) -> tuple[ProgressLines, list[str], FakeClock]:
+    clock, written = FakeClock(), []
+    return ProgressLines("talk.mp4", written.append, interval_s, clock), written, clock
+
+
+def test_a_line_at_each_stage_change_then_one_per_interval_and_the_last_word_on_close():
+    lines, written, clock = _lines(interval_s=10.0)
+    lines(Progress("transcribing", 0.0, 600.0, 0.0))
+    assert written == ["talk.mp4: transcribing 0.0/600.0 s (0 %)"]
+    for t_s, done_s in ((4.0, 50.0), (9.9, 90.0)):  # inside the interval: nothing yet
+        clock.now_s = 100.0 + t_s
+        lines(Progress("transcribing", done_s, 600.0, done_s / 600))
+    assert len(written) == 1
+    clock.now_s = 120.0
+    lines(Progress("transcribing", 200.0, 600.0, 1 / 3))
+    assert written[-1] == "talk.mp4: transcribing 200.0/600.0 s (33 %), 10.0x real time, ETA 40 s"
+    clock.now_s = 125.0
+    lines(Progress("transcribing", 600.0, 600.0, 1.0))  # the end, inside the interval: kept for close()
+    assert len(written) == 2
+    lines.close()
+    assert written[-1] == "talk.mp4: transcribing 600.0/600.0 s (100 %), 24.0x real time"
+    lines.close()  # nothing new to say
+    assert len(written) == 3
+
+
+def test_a_stage_change_ends_the_old_stage_first_and_restarts_the_speed():
+    lines, written, clock = _lines()
+    lines(Progress("transcribing", 0.0, 300.0, 0.0))
+    clock.now_s += 3.0
+    lines(Progress("transcribing", 300.0, 300.0, 0.5))
+    clock.now_s += 1.0
+    lines(Progress("translating", 0.0, 300.0, 0.5))
+    clock.now_s += 20.0
+    lines(Progress("translating", 100.0, 300.0, 2 / 3))
+    assert written == [
+        "talk.mp4: transcribing 0.0/300.0 s (0 %)",
+        "talk.mp4: transcribing 300.0/300.0 s (100 %), 100.0x real time",
+        "talk.mp4: translating 0.0/300.0 s (0 %)",
+        "talk.mp4: translating 100.0/300.0 s (33 %), 5.0x real time, ETA 40 s",
+    ]
+
+
+def test_waiting_without_media_done_says_how_long_and_stages_without_length_say_their_name():
+    lines, written, clock = _lines(interval_s=10.0)
+    lines(Progress("downloading", 0.0, 0.0, 0.0))
+    lines(Progress("transcribing", 0.0, 90.0, 0.0))
+    clock.now_s += 25.0
+    lines(Progress("transcribing", 0.0, 90.0, 0.0))
+    lines(Progress("embedding", 0.0, 0.0, 0.95))
+    assert written == [
+        "talk.mp4: downloading",
+        "talk.mp4: transcribing 0.0/90.0 s (0 %)",
+        "talk.mp4: transcribing 0.0/90.0 s (0 %), 25 s so far",
+        "talk.mp4: embedding",
+    ]
+
+
+def test_short_files_get_no_lines_at_all():
+    lines, written, clock = _lines(interval_s=0.0)
+    lines(Progress("transcribing", 0.0, 8.0, 0.0))
+    clock.now_s += 5.0
+    lines(Progress("transcribing", 8.0, 8.0, 0.9))
+    lines(Progress("embedding", 0.0, 0.0, 0.95))
+    lines.close()
+    assert written == []
+
+
+def test_lines_are_what_they_claim():
+    """Property check over many states: the numbers in a line are the progress it was made from."""
+    for done_s, total_s, elapsed_s in ((0.0, 11.0, 0.0), (7.5, 11.0, 0.5), (11.0, 11.0, 2.0), (999.0, 3600.0, 80.0)):
+        line = progress_line("a.wav", Progress("transcribing", done_s, total_s, 0.0), elapsed_s)
+        m = LINE.match(line)
+        assert m, line
+        assert float(m["done"]) == pytest.approx(done_s, abs=0.05) and float(m["total"]) == total_s
+        assert int(m["pct"]) == round(100 * done_s / total_s)
+        assert ("ETA" in m["rest"]) == (0 < done_s < total_s)
+
+
+@pytest.mark.model
+def test_the_command_writes_progress_lines_to_a_pipe_and_none_with_q(tmp_path, data_dir):
+    """The real command on the 89 s file with stderr a pipe (not a terminal) and a short interval."""
+    clip = data_dir / "english/long/derived_librispeech_concat_10utt.flac"
+    env = {**os.environ, PROGRESS_INTERVAL_ENV: "0.2"}
+    command = [sys.executable, "-m", "ovsub", "transcribe", str(clip), "-o", str(tmp_path), "--beam-size", "1"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert run.returncode == 0, run.stderr
+    found = [LINE.match(line) for line in run.stderr.splitlines() if line.startswith(clip.name + ":")]
+    assert len(found) >= 2 and all(found), run.stderr
+    assert {m["stage"] for m in found if m} <= {"transcribing", "detecting languages"}
+    done = [float(m["done"]) for m in found if m and m["stage"] == "transcribing"]
+    assert done == sorted(done) and done[0] == 0.0 and done[-1] == pytest.approx(89.0, abs=1.0)
+    quiet = subprocess.run([*command, "-q"], capture_output=True, text=True, timeout=900, env=env)
+    assert quiet.returncode == 0 and quiet.stderr.strip() == "", quiet.stderr
+    assert (tmp_path / "derived_librispeech_concat_10utt.srt").stat().st_size > 0
