@@ -8,10 +8,15 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from ovsub.audio.vad import Region
 from ovsub.cli import PROGRESS_INTERVAL_ENV, ProgressLines, progress_line
 from ovsub.pipeline import Progress
+from ovsub.transcription import transcribe
+from ovsub.transcription.planning import region_languages
+from ovsub.whisper.transcriber import LanguageGuess
 
 LINE = re.compile(  # "talk.mp4: transcribing 132.0/600.0 s (22 %), 8.9x real time, ETA 52 s"
     r"^(?P<label>\S+): (?P<stage>[a-z ]+?) (?P<done>[\d.]+)/(?P<total>[\d.]+) s \((?P<pct>\d+) %\)(?P<rest>.*)$"
@@ -104,6 +109,65 @@ def test_lines_are_what_they_claim():
         assert float(m["done"]) == pytest.approx(done_s, abs=0.05) and float(m["total"]) == total_s
         assert int(m["pct"]) == round(100 * done_s / total_s)
         assert ("ETA" in m["rest"]) == (0 < done_s < total_s)
+
+
+def test_language_detection_reports_how_far_it_got():
+    """Planning's hook: 0 before the first detection, then the end of each unit judged, in order."""
+
+    class Detector:
+        multilingual = True
+        calls = 0
+
+        def detect_language(self, audio):
+            Detector.calls += 1
+            return LanguageGuess("en", 0.9)
+
+    regions = [Region(0.0, 4.0), Region(5.0, 5.5), Region(6.0, 7.2), Region(9.0, 20.0)]
+    heard: list[float] = []
+    languages = region_languages(Detector(), np.zeros(21 * 16000, np.float32), regions, progress=heard.append)
+    assert [g.language for g in languages if g] == ["en"] * 4
+    assert heard == [0.0, 4.0, 7.2, 20.0] and Detector.calls == 3  # the two short regions are judged together
+    one: list[float] = []
+    region_languages(Detector(), np.zeros(5 * 16000, np.float32), [Region(0.0, 4.0)], progress=one.append)
+    assert one == []  # nothing to tell apart: nothing detected ahead, nothing reported
+
+
+class OneWindowAtATime:
+    """The real model, handed one window per batch, so a short file makes several batches."""
+
+    batch_windows = 1
+
+    def __init__(self, inner):
+        self.inner, self.multilingual = inner, inner.multilingual
+
+    def detect_language(self, audio):
+        return self.inner.detect_language(audio)
+
+    def decode(self, audio, request):
+        return self.inner.decode(audio, request)
+
+    def decode_windows(self, windows, request):
+        return self.inner.decode_windows(windows, request)
+
+
+@pytest.mark.model
+def test_decoding_reports_each_batch_before_its_segments(data_dir, base_model):
+    """Progress is decoded media time: told before a batch's segments come out, never behind them, never back."""
+    path = str(data_dir / "english/long/derived_librispeech_concat_10utt.flac")
+    heard: list[float] = []
+    segments, info = transcribe(path, transcriber=OneWindowAtATime(base_model), language="en", beam_size=1,
+                                progress=heard.append)  # fmt: skip
+    assert heard == []  # nothing decoded yet: the language was given
+    count = 0
+    for segment in segments:
+        assert heard and heard[-1] >= segment.end_s - 1e-6, (heard, segment)
+        count += 1
+    assert count >= 10 and len(heard) >= 3 and heard == sorted(heard) and heard[-1] <= info.duration_s
+    # Without VAD the whole file is one window, decoded before transcribe() returns when the language is unknown.
+    jfk: list[float] = []
+    segments, info = transcribe(str(data_dir / "english/other/jfk.flac"), transcriber=base_model, vad=False,
+                                beam_size=1, progress=jfk.append)  # fmt: skip
+    assert jfk == [pytest.approx(info.duration_s)]
 
 
 @pytest.mark.model

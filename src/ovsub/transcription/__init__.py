@@ -13,7 +13,7 @@ hallucination checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +43,7 @@ def transcribe(
     transcriber: Transcriber | None = None,
     audio: np.ndarray | None = None,
     plan: Plan | None = None,
+    progress: Callable[[float], None] | None = None,
     **overrides: Any,
 ) -> tuple[Iterator[Segment], TranscriptInfo]:
     """Transcribe (or translate) a media file: a lazy iterator of segments, and what is known up front.
@@ -52,7 +53,7 @@ def transcribe(
     (16 kHz mono float32) is used instead of decoding ``source``, and ``plan`` (from ``planning.plan``
     on that audio) instead of planning again, so a second task decodes what the first one did. The
     iterator decodes as it is consumed; the info's ``dropped`` list fills in as windows are rejected by
-    the hallucination guards.
+    the hallucination guards, and ``progress`` is told the source time (s) up to which windows are decoded.
     """
     opts = replace(options or TranscribeOptions(), **overrides)
     model_opts = ModelOptions(name=model) if isinstance(model, str) else (model or ModelOptions())
@@ -60,13 +61,15 @@ def transcribe(
     if transcriber is None:
         transcriber = load_model(model_opts, opts.word_timestamps)
     planned = plan or make_plan(samples, opts, transcriber)
-    scheduler = Scheduler(transcriber, samples, opts)
+    scheduler = Scheduler(transcriber, samples, opts, progress)
     language = planned.language
     # With the language still unknown (nothing detected ahead), decode the first window now: the language
     # it is decoded in is the file's.
     first = scheduler.decode([planned.windows[0][0]], None)[0] if planned.windows and language is None else None
     if first is not None and first.result is not None:
         language = first.result.detected or language
+    if first is not None and progress:
+        progress(planned.windows[0][0].end_s)
     info = TranscriptInfo(
         source=str(source),
         duration_s=len(samples) / SAMPLE_RATE,

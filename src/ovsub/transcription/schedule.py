@@ -9,7 +9,7 @@ reading the iterator sees progress and can stop early.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,17 @@ from ovsub.whisper.transcriber import DecodeRequest, Transcriber
 class Scheduler:
     """Decodes windows of one file, keeping the record of what the guards dropped."""
 
-    def __init__(self, transcriber: Transcriber, samples: np.ndarray, options: TranscribeOptions) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.samples = samples
         self.options = options
+        self.progress = progress  # told the source time (s) up to which windows are decoded, after each batch
         self.dropped: list[dict[str, Any]] = []  # windows every attempt of which the guards rejected, and why
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
@@ -59,6 +66,8 @@ class Scheduler:
                 while queue and queue[0][1] == language and len(batch) < self.transcriber.batch_windows:
                     batch.append(queue.popleft()[0])
                 ready.extend(zip(batch, self.decode(batch, language)))
+                if self.progress:  # before the batch's segments: they all come at once
+                    self.progress(batch[-1].end_s)
             window, outcome = ready.popleft()
             if outcome.result is None:
                 continue
