@@ -102,13 +102,15 @@ def test_short_files_get_no_lines_at_all():
 
 def test_lines_are_what_they_claim():
     """Property check over many states: the numbers in a line are the progress it was made from."""
-    for done_s, total_s, elapsed_s in ((0.0, 11.0, 0.0), (7.5, 11.0, 0.5), (11.0, 11.0, 2.0), (999.0, 3600.0, 80.0)):
+    states = ((0.0, 11.0, 0.0), (7.5, 11.0, 0.5), (11.0, 11.0, 2.0), (999.0, 3600.0, 80.0), (599.4, 600.0, 50.0))
+    for done_s, total_s, elapsed_s in states:
         line = progress_line("a.wav", Progress("transcribing", done_s, total_s, 0.0), elapsed_s)
         m = LINE.match(line)
         assert m, line
         assert float(m["done"]) == pytest.approx(done_s, abs=0.05) and float(m["total"]) == total_s
         assert int(m["pct"]) == round(100 * done_s / total_s)
-        assert ("ETA" in m["rest"]) == (0 < done_s < total_s)
+        left_s = (total_s - done_s) * elapsed_s / done_s if done_s else None
+        assert ("ETA" in m["rest"]) == (left_s is not None and left_s >= 0.5), line  # never "ETA 0 s"
 
 
 def test_language_detection_reports_how_far_it_got():

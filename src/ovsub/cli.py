@@ -239,8 +239,8 @@ def progress_line(label: str, progress: Progress, elapsed_s: float) -> str:
     if done_s <= 0 or elapsed_s <= 0:
         return line + (f", {_duration(elapsed_s)} so far" if elapsed_s >= 1 else "")
     speed = done_s / elapsed_s
-    line += f", {speed:.1f}x real time"
-    return line + (f", ETA {_duration((progress.total_s - done_s) / speed)}" if done_s < progress.total_s else "")
+    left_s = (progress.total_s - done_s) / speed
+    return line + f", {speed:.1f}x real time" + (f", ETA {_duration(left_s)}" if left_s >= 0.5 else "")
 
 
 class ProgressLines:
