@@ -182,9 +182,12 @@ def test_the_command_writes_progress_lines_to_a_pipe_and_none_with_q(tmp_path, d
     assert run.returncode == 0, run.stderr
     found = [LINE.match(line) for line in run.stderr.splitlines() if line.startswith(clip.name + ":")]
     assert len(found) >= 2 and all(found), run.stderr
-    assert {m["stage"] for m in found if m} <= {"transcribing", "detecting languages"}
-    done = [float(m["done"]) for m in found if m and m["stage"] == "transcribing"]
-    assert done == sorted(done) and done[0] == 0.0 and done[-1] == pytest.approx(89.0, abs=1.0)
+    stages = [m["stage"] for m in found if m]
+    assert stages == sorted(stages) and set(stages) == {"detecting languages", "transcribing"}  # in that order
+    for stage in set(stages):
+        done = [float(m["done"]) for m in found if m and m["stage"] == stage]
+        assert done == sorted(done) and done[0] == 0.0 and len(done) >= 2, stage
+        assert done[-1] > 80.0  # the file's last speech ends at 88.4 s
     quiet = subprocess.run([*command, "-q"], capture_output=True, text=True, timeout=900, env=env)
     assert quiet.returncode == 0 and quiet.stderr.strip() == "", quiet.stderr
     assert (tmp_path / "derived_librispeech_concat_10utt.srt").stat().st_size > 0

@@ -43,7 +43,7 @@ EMBED_SHARE = 0.05  # of a file's progress, when a video is written too
 class Progress:
     """Where the work on one input stands."""
 
-    stage: str  # downloading, transcribing, translating, embedding, burning
+    stage: str  # downloading, detecting languages, transcribing, translating, embedding, burning
     done_s: float  # seconds of media this stage has done
     total_s: float  # seconds of media this stage has in all
     fraction: float  # of the whole input's work, 0..1
@@ -88,17 +88,16 @@ def make_subtitles(
     audio: np.ndarray | None = None,
     stream: int | str | None = None,
     plan: Plan | None = None,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Subtitles:
-    """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan``) completely and build its cues."""
+    """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan``) completely and build its cues.
+
+    ``progress`` is told the media time (s) up to which the audio is decoded, after each batch of windows.
+    """
     segment_iter, info = transcribe(
-        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan
+        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan, progress=progress
     )
-    segments: list[Segment] = []
-    for segment in segment_iter:
-        segments.append(segment)
-        if progress:
-            progress(segment.end_s, info.duration_s)
+    segments = list(segment_iter)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
     info = replace(info, options={**info.options, "cues": to_dict(cue_options)})  # so JSON says how cues were made
@@ -133,23 +132,28 @@ def process(
     for track in tracks:
         audio = media.load_audio(local, track)
         total_s = len(audio) / SAMPLE_RATE
-        # Planning (voice activity, languages) is the first task's work: say it has begun, so nobody waits in silence.
-        report(Progress(_stage(job.tasks[0]), 0.0, total_s, len(done) / steps * (1 - video_share)))
-        planned = make_plan(audio, job.transcribe, transcriber)  # shared by the tasks: one VAD, one language policy
+        before = len(done) / steps * (1 - video_share)  # of the whole input's work, done before this track
+
+        def on_detected(done_s: float, total_s: float = total_s, before: float = before) -> None:
+            report(Progress("detecting languages", done_s, total_s, before))  # a plan's share is not known ahead
+
+        # One plan for every task: one VAD pass, one language policy. It detects languages ahead (and reports how
+        # far it got) only when there are several speech regions to tell apart.
+        planned = make_plan(audio, job.transcribe, transcriber, on_detected)
         for task in job.tasks:
             step = len(done)
             stage = _stage(task)
 
-            def on_segment(done_s: float, total_s: float, step: int = step, stage: str = stage) -> None:
+            def on_decoded(done_s: float, total_s: float = total_s, step: int = step, stage: str = stage) -> None:
                 share = (step + (min(done_s / total_s, 1.0) if total_s > 0 else 1.0)) / steps
                 report(Progress(stage, done_s, total_s, share * (1 - video_share)))
 
-            on_segment(0.0, total_s)
+            on_decoded(0.0)
             options = replace(job.transcribe, task=task)
             subs = make_subtitles(
-                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_segment
+                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_decoded
             )
-            on_segment(total_s, total_s)
+            on_decoded(total_s)  # the silence after the last speech needs no decoding
             written.extend(write_outputs(subs, source, job, out_dir))
             done.append(subs)
         del audio
