@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ovsub import __version__
-from ovsub.audio.formats import MEDIA_EXTENSIONS
 from ovsub.errors import OvsubError
 from ovsub.options import (
     PRECISIONS,
@@ -35,9 +35,14 @@ from ovsub.options import (
     option_fields,
 )
 
+if TYPE_CHECKING:
+    from ovsub.pipeline import Progress
+
 log = logging.getLogger("ovsub")
 
-PROGRESS_MIN_S = 10.0  # files shorter than this get no progress bar
+PROGRESS_MIN_S = 10.0  # files shorter than this get no progress bar or lines
+PROGRESS_INTERVAL_S = 10.0  # wall seconds between progress lines when stderr is not a terminal (a log, CI)
+PROGRESS_INTERVAL_ENV = "OVSUB_PROGRESS_INTERVAL_S"  # overrides PROGRESS_INTERVAL_S (the tests use a short one)
 OPTION_GROUPS = (  # the option dataclasses the transcribe command offers, with their help heading
     (TranscribeOptions, "decoding"),
     (ModelOptions, "model"),
@@ -109,11 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", type=_list_of(TASKS, "task"), default=("transcribe",),
                    help="transcribe, translate (to English), or transcribe,translate")  # fmt: skip
     t.add_argument("--audio-track", type=_track, help="audio track by index (0-based) or language tag")
-    t.add_argument("--all-audio-tracks", action="store_true", help="subtitle every audio track (one subtitle track each)")
+    t.add_argument("--all-audio-tracks", action="store_true",
+                   help="subtitle every audio track (one subtitle track each)")  # fmt: skip
     t.add_argument("--karaoke", action="store_true", help="word-by-word highlighting in ASS/VTT")
     t.add_argument("--embed", action="store_true", help="also write the video with soft subtitle tracks")
     t.add_argument("--burn", action="store_true", help="also write the video with subtitles drawn on the picture")
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress (bar or lines) and no summary")
     t.add_argument("-v", "--verbose", action="store_true", help="log details")
     _add_generated(t)
 
@@ -141,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--model", default="base")
     s.add_argument("--cache-dir")
-    s.add_argument("--no-token", action="store_true", help="listen beyond localhost without a token (trusted networks only)")
+    s.add_argument("--no-token", action="store_true",
+                   help="listen beyond localhost without a token (trusted networks only)")  # fmt: skip
     s.add_argument("--workers", type=int, help="jobs run at once (default 2)")
     s.add_argument("--max-queue", type=int, help="waiting jobs at most; more get HTTP 429 (default 8)")
     s.add_argument("--max-upload-mb", type=float, help="largest upload in MB (default 1024)")
@@ -216,13 +223,113 @@ class _Progress:
             self.bar = None
 
 
+def _duration(seconds: float) -> str:
+    """A wait as people say it.
+
+    >>> _duration(53.4), _duration(250), _duration(7260)
+    ('53 s', '4 min 10 s', '2 h 01 min')
+    """
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress_line(label: str, progress: Progress, elapsed_s: float) -> str:
+    """One progress line: the stage, seconds of media done of the total, and the speed and ETA once known.
+
+    ``elapsed_s`` is the wall time since the stage began; the speed is the media seconds done per second of it.
+
+    >>> from ovsub.pipeline import Progress
+    >>> progress_line("talk.mp4", Progress("transcribing", 132.0, 600.0, 0.22), 14.8)
+    'talk.mp4: transcribing 132.0/600.0 s (22 %), 8.9x real time, ETA 52 s'
+    >>> progress_line("talk.mp4", Progress("transcribing", 0.0, 600.0, 0.0), 21.0)
+    'talk.mp4: transcribing 0.0/600.0 s (0 %), 21 s so far'
+    >>> progress_line("talk.mp4", Progress("embedding", 0.0, 0.0, 0.95), 0.0)
+    'talk.mp4: embedding'
+    """
+    if progress.total_s <= 0:
+        return f"{label}: {progress.stage}"
+    done_s = min(max(progress.done_s, 0.0), progress.total_s)
+    line = f"{label}: {progress.stage} {done_s:.1f}/{progress.total_s:.1f} s ({100 * done_s / progress.total_s:.0f} %)"
+    if done_s <= 0 or elapsed_s <= 0:
+        return line + (f", {_duration(elapsed_s)} so far" if elapsed_s >= 1 else "")
+    speed = done_s / elapsed_s
+    left_s = (progress.total_s - done_s) / speed
+    return line + f", {speed:.1f}x real time" + (f", ETA {_duration(left_s)}" if left_s >= 0.5 else "")
+
+
+class ProgressLines:
+    """Progress as plain lines, for a log or CI where a bar cannot redraw: a line when a stage begins and ends,
+    and one every ``interval_s`` of wall time in between (``clock`` is injectable for tests).
+
+    Files shorter than PROGRESS_MIN_S get none; stages without a length (downloading, embedding) get their name.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        write: Callable[[str], None],
+        interval_s: float = PROGRESS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label, self.write, self.interval_s, self.clock = label, write, interval_s, clock
+        self.stage: str | None = None
+        self.stage_started_s = self.last_line_s = -math.inf
+        self.unsaid: tuple[Progress, float] | None = None  # the latest progress not written yet, and when it came
+        self.short = False  # the file is too short to report on
+
+    def __call__(self, progress: Progress) -> None:
+        self.short = self.short or 0 < progress.total_s < PROGRESS_MIN_S
+        if self.short:
+            return
+        now = self.clock()
+        if progress.stage != self.stage:
+            self.close()  # the last word on the stage that ends
+            self.stage, self.stage_started_s = progress.stage, now
+            self._say(progress, now)
+        elif now - self.last_line_s >= self.interval_s:
+            self._say(progress, now)
+        else:
+            self.unsaid = (progress, now)
+
+    def close(self) -> None:
+        """Write the latest progress if it was not written (a stage's end, usually)."""
+        if self.unsaid is not None and not self.short:
+            self._say(*self.unsaid)
+
+    def _say(self, progress: Progress, now: float) -> None:
+        self.write(progress_line(self.label, progress, now - self.stage_started_s))
+        self.last_line_s, self.unsaid = now, None
+
+
+def _interval_s() -> float:
+    """Seconds between progress lines: PROGRESS_INTERVAL_S, or the environment's OVSUB_PROGRESS_INTERVAL_S."""
+    value = os.environ.get(PROGRESS_INTERVAL_ENV)
+    try:
+        return float(value) if value and float(value) > 0 else PROGRESS_INTERVAL_S
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %g", PROGRESS_INTERVAL_ENV, value, PROGRESS_INTERVAL_S)
+        return PROGRESS_INTERVAL_S
+
+
+def _reporter(label: str, quiet: bool) -> _Progress | ProgressLines | None:
+    """A bar on a terminal, lines elsewhere (a log, CI, a service), nothing with -q."""
+    if quiet:
+        return None
+    if sys.stderr.isatty():
+        return _Progress(label, True)
+    return ProgressLines(label, lambda line: print(line, file=sys.stderr, flush=True), _interval_s())
+
+
 def _run_transcribe(args: argparse.Namespace) -> int:
     try:
         job = job_from_args(args)
     except ValueError as e:
         print(f"ovsub: {e}", file=sys.stderr)
         return 2
-    show = not args.quiet and sys.stderr.isatty()
     inputs = expand_inputs(args.inputs)
     if not inputs:
         print("ovsub: no input files found", file=sys.stderr)
@@ -232,9 +339,9 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     failures = 0
     for source in inputs:
         started = time.monotonic()
-        bar = _Progress(Path(source).name, show)
+        reporter = _reporter(Path(source).name, args.quiet)
         try:
-            result = pipeline.process(source, job, bar)
+            result = pipeline.process(source, job, reporter)
         except OvsubError as e:
             failures += 1
             print(f"ovsub: {source}: {e}" if source not in str(e) else f"ovsub: {e}", file=sys.stderr)
@@ -246,7 +353,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
                   "with this file (run with -v for the details)", file=sys.stderr)  # fmt: skip
             continue
         finally:
-            bar.close()
+            if reporter is not None:
+                reporter.close()
         if result.video_error:
             failures += 1
             print(f"ovsub: {result.video_error}", file=sys.stderr)
@@ -264,7 +372,8 @@ def _run_models(args: argparse.Namespace) -> int:
     if args.convert:
         started = time.monotonic()
         try:
-            path = models.ensure_model(ModelOptions(name=args.convert, precision=args.precision, cache_dir=args.cache_dir))
+            options = ModelOptions(name=args.convert, precision=args.precision, cache_dir=args.cache_dir)
+            path = models.ensure_model(options)
         except OvsubError as e:
             print(f"ovsub: {e}", file=sys.stderr)
             return 1

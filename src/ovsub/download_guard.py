@@ -197,7 +197,7 @@ def guarded_youtube_dl(yt_dlp: Any, check: AddressCheck | None, max_bytes: int |
     from yt_dlp.downloader.http import HttpFD
     from yt_dlp.networking._urllib import UrllibRH
 
-    class GuardedUrllibRH(UrllibRH):
+    class GuardedUrllibRH(UrllibRH):  # type: ignore[misc]  # yt-dlp ships no type hints
         def _create_instance(self, proxies: Any, cookiejar: Any, legacy_ssl_support: Any = None) -> Any:
             opener = super()._create_instance(proxies, cookiejar, legacy_ssl_support)
             context = self._make_sslcontext(legacy_ssl_support=legacy_ssl_support)
@@ -209,7 +209,7 @@ def guarded_youtube_dl(yt_dlp: Any, check: AddressCheck | None, max_bytes: int |
                 headers["Accept-Encoding"] = "identity"  # nothing to inflate beyond the limit
             super()._prepare_headers(request, headers)
 
-    class GuardedYoutubeDL(yt_dlp.YoutubeDL):
+    class GuardedYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
         def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
             return super().build_request_director([GuardedUrllibRH], preferences)
 

@@ -181,6 +181,9 @@ class TranscribeOptions:
         choices=CHANNEL_MODES,
     )
     initial_prompt: str | None = option(None, "text to condition the first window on (names, spelling)")
+    hotwords: str | None = option(
+        None, "names and jargon to spell as written, given to every window (e.g. \"Sintra, Lord Byron\")"
+    )
     max_new_tokens: int = option(224, "tokens per 30 s window at most", min=1, max=440)
     vad_options: VadOptions = option(help="voice activity detection", factory=VadOptions, flag="vad")
     guards: GuardOptions = option(help="hallucination guards", factory=GuardOptions, flag="")

@@ -44,7 +44,7 @@ EMBED_SHARE = 0.05  # of a file's progress, when a video is written too
 class Progress:
     """Where the work on one input stands."""
 
-    stage: str  # downloading, transcribing, translating, embedding, burning
+    stage: str  # downloading, detecting languages, transcribing, translating, embedding, burning
     done_s: float  # seconds of media this stage has done
     total_s: float  # seconds of media this stage has in all
     fraction: float  # of the whole input's work, 0..1
@@ -89,23 +89,20 @@ def make_subtitles(
     audio: np.ndarray | None = None,
     stream: int | str | None = None,
     plan: Plan | Sequence[Plan] | None = None,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Callable[[float], None] | None = None,
     label: str | None = None,
 ) -> Subtitles:
     """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan`` per channel) completely and build
     its cues.
 
+    ``progress`` is told the media time (s) up to which the audio is decoded, after each batch of windows.
     ``label`` names the input in the result instead of its path (a server's path is nobody else's
     business); the model's cache folder is then left out of the echoed options too.
     """
     segment_iter, info = transcribe(
-        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan
+        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan, progress=progress
     )
-    segments: list[Segment] = []
-    for segment in segment_iter:
-        segments.append(segment)
-        if progress:
-            progress(segment.end_s, info.duration_s)
+    segments = list(segment_iter)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
     echoed = {**info.options, "cues": to_dict(cue_options)}  # so JSON says how cues were made
@@ -144,24 +141,30 @@ def process(
     video_share = EMBED_SHARE if job.output.embed or job.output.burn else 0.0
     for track in tracks:
         audio = channels.load(local, track, job.transcribe.channels)  # the mix, or a row per channel
-        # Shared by the tasks: one VAD and one language policy per channel.
-        planned = [make_plan(part, job.transcribe, transcriber) for part in channels.rows(audio)]
+        total_s = channels.duration_s(audio, SAMPLE_RATE)
+        before = len(done) / steps * (1 - video_share)  # of the whole input's work, done before this track
+
+        def on_detected(done_s: float, total_s: float = total_s, before: float = before) -> None:
+            report(Progress("detecting languages", done_s, total_s, before))  # a plan's share is not known ahead
+
+        # One plan per channel for every task: one VAD pass, one language policy. It detects languages ahead (and
+        # reports how far it got) only when there are several speech regions to tell apart.
+        planned = [make_plan(part, job.transcribe, transcriber, on_detected) for part in channels.rows(audio)]
         for task in job.tasks:
             step = len(done)
-            stage = "translating" if task == "translate" else "transcribing"
-            total_s = channels.duration_s(audio, SAMPLE_RATE)
+            stage = _stage(task)
 
-            def on_segment(done_s: float, total_s: float, step: int = step, stage: str = stage) -> None:
+            def on_decoded(done_s: float, total_s: float = total_s, step: int = step, stage: str = stage) -> None:
                 share = (step + (min(done_s / total_s, 1.0) if total_s > 0 else 1.0)) / steps
                 report(Progress(stage, done_s, total_s, share * (1 - video_share)))
 
-            on_segment(0.0, total_s)
+            on_decoded(0.0)
             options = replace(job.transcribe, task=task)
             subs = make_subtitles(
-                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_segment,
+                local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_decoded,
                 label=label,
             )
-            on_segment(total_s, total_s)
+            on_decoded(total_s)  # the silence after the last speech needs no decoding
             written.extend(write_outputs(subs, source, job, out_dir))
             done.append(subs)
         del audio
@@ -172,6 +175,10 @@ def process(
         except OvsubError as e:
             video_error = str(e)
     return FileResult(source, tuple(done), tuple(written), video_error)
+
+
+def _stage(task: str) -> str:
+    return "translating" if task == "translate" else "transcribing"
 
 
 def output_name(source: str, extension: str, tag: str | None = None) -> str:

@@ -14,7 +14,7 @@ per channel, and merges the segments by time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +47,7 @@ def transcribe(
     transcriber: Transcriber | None = None,
     audio: np.ndarray | None = None,
     plan: Plan | Sequence[Plan] | None = None,
+    progress: Callable[[float], None] | None = None,
     **overrides: Any,
 ) -> tuple[Iterator[Segment], TranscriptInfo]:
     """Transcribe (or translate) a media file: a lazy iterator of segments, and what is known up front.
@@ -56,7 +57,8 @@ def transcribe(
     (16 kHz float32: 1-D, or a row per channel as ``channels.load`` gives it) is used instead of decoding
     ``source``, and ``plan`` (from ``planning.plan`` on that audio, one per channel) instead of planning
     again, so a second task decodes what the first one did. The iterator decodes as it is consumed; the
-    info's ``dropped`` list fills in as windows are rejected by the hallucination guards.
+    info's ``dropped`` list fills in as windows are rejected by the hallucination guards, and ``progress``
+    is told the source time (s) up to which windows are decoded (every channel, when channels are split).
 
     With ``channels="split"`` on a stereo track, each channel is transcribed on its own and the segments
     come merged by start time, each with its ``channel`` (see ``transcription.channels``); the info's
@@ -76,12 +78,23 @@ def transcribe(
         raise ValueError(f"one plan per channel is needed: {len(parts)} channel(s), {len(plans)} plan(s)")
     dropped: list[dict[str, Any]] = []
     split = len(parts) > 1
+    decoded_s = [0.0] * len(parts)  # how far each channel is decoded: progress is the least of them
+
+    def told(k: int) -> Callable[[float], None] | None:
+        def channel_progress(t_s: float) -> None:
+            decoded_s[k] = t_s
+            assert progress is not None
+            progress(min(decoded_s))
+
+        return channel_progress if progress else None
+
     starts = []
     for k, (part, planned) in enumerate(zip(parts, plans, strict=True)):
         evidence = None
         if planned.probabilities is not None:
             evidence = SpeechEvidence(planned.probabilities, part, opts.vad_options.threshold)
-        scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None)
+        scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None,
+                              progress=told(k))  # fmt: skip
         starts.append(_Start.of(scheduler, planned))
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
@@ -122,6 +135,8 @@ class _Start:
             heard = first.result.detected if first.result is not None else None
             if heard is not None and (language is None or heard.language == language.language):
                 language = heard
+            if scheduler.progress:
+                scheduler.progress(planned.windows[0][0].end_s)
         return cls(scheduler, planned, first, language)
 
     @property

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -37,6 +37,7 @@ from ovsub.whisper.transcriber import TOP_LANGUAGES, LanguageGuess, Transcriber
 log = logging.getLogger("ovsub")
 
 T = TypeVar("T")
+Progress = Callable[[float], None]  # told the source time (s) up to which the work is done
 
 # Regions shorter than this are not judged alone: Whisper base (int8) named the right language for 19/40
 # FLEURS pieces (en, de, es, fr) of 0.5 s, 32/40 of 1 s, 37/39 of 1.5 s and 39/39 of 2 s. Consecutive
@@ -54,8 +55,13 @@ class Plan:
     probabilities: np.ndarray | None = None  # VAD's speech probability of each 32 ms frame (None when VAD is off)
 
 
-def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber) -> Plan:
-    """The windows to decode and their languages, by the policy in the module docstring."""
+def plan(
+    audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber, progress: Progress | None = None
+) -> Plan:
+    """The windows to decode and their languages, by the policy in the module docstring.
+
+    ``progress`` hears how far (source seconds) languages are known, when they are detected ahead.
+    """
     duration_s = len(audio) / SAMPLE_RATE
     forced = options.language or (None if transcriber.multilingual else "en")
     known = LanguageGuess(forced, None) if forced else None
@@ -66,7 +72,7 @@ def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber
     speech_s = sum(r.duration_s for r in regions)
     if forced:
         return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s, probabilities)
-    guesses = region_languages(transcriber, audio, regions, level=options.level_speech)
+    guesses = region_languages(transcriber, audio, regions, level=options.level_speech, progress=progress)
     labelled = [(r, g.language if g else None) for r, g in zip(regions, guesses)]
     language = main_language(list(zip(regions, guesses)))
     return Plan(tuple(language_windows(labelled)), language, speech_s, probabilities)
@@ -145,6 +151,7 @@ def region_languages(
     regions: Sequence[Region],
     min_s: float = MIN_DETECT_S,
     level: bool = False,
+    progress: Progress | None = None,
 ) -> list[LanguageGuess | None]:
     """The language of each speech region: detected per unit (see detection_units), then filled in.
 
@@ -163,10 +170,14 @@ def region_languages(
     detected: list[LanguageGuess | None] = [None] * len(regions)
     if len(units) < 2:
         return detected
+    if progress:
+        progress(0.0)
     for unit in units:
         guess = transcriber.detect_language(Window(tuple(regions[i] for i in unit)).audio(audio, level))
         for i in unit:
             detected[i] = guess
+        if progress:  # languages are known up to the end of this unit
+            progress(regions[unit[-1]].end_s)
     filled = fill_languages(regions, detected)
     log.debug("languages of %d speech regions (%d detections): %s", len(regions), len(units), filled)
     return filled

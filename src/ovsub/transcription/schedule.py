@@ -9,7 +9,7 @@ reading the iterator sees progress and can stop early.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +42,7 @@ class Scheduler:
         *,
         dropped: list[dict[str, Any]] | None = None,
         channel: int | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.samples = samples
@@ -50,6 +51,7 @@ class Scheduler:
         # Windows every attempt of which the guards rejected, and why (a list shared by the channels of a file).
         self.dropped: list[dict[str, Any]] = [] if dropped is None else dropped
         self.channel = channel  # the channel these samples are, when channels are transcribed one by one
+        self.progress = progress  # told the source time (s) up to which windows are decoded, after each batch
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
@@ -96,6 +98,8 @@ class Scheduler:
                 while queue and queue[0][1] == language and len(batch) < self.transcriber.batch_windows:
                     batch.append(queue.popleft()[0])
                 ready.extend(zip(batch, self.decode(batch, language)))
+                if self.progress:  # before the batch's segments: they all come at once
+                    self.progress(batch[-1].end_s)
             window, outcome = ready.popleft()
             if outcome.result is None:
                 continue

@@ -77,11 +77,25 @@ class SpecialTokens:
             raise OptionError(f"language {language!r} is not one this model knows")
         return [self.sot, self.languages[language], self.tasks[task]]
 
-    def prompt_prefix(self, prompt_tokens: Sequence[int], max_tokens: int) -> list[int]:
-        """<|startofprev|> and the last ``max_tokens`` prompt tokens, or nothing without a prompt."""
-        if not prompt_tokens or max_tokens <= 0:
+    def prompt_prefix(
+        self, prompt_tokens: Sequence[int], max_tokens: int, hotword_tokens: Sequence[int] = ()
+    ) -> list[int]:
+        """<|startofprev|>, the hotwords, then the prompt: ``max_tokens`` at most, or nothing without either.
+
+        As faster-whisper orders them: the hotwords first, the prompt (text said before) last, next to the
+        transcript it leads into. The hotwords keep their first ``max_tokens``, the prompt its last tokens in
+        what room is left (Whisper keeps a prompt's end).
+
+        >>> SpecialTokens.from_config({"eos_token_id": 0, "decoder_start_token_id": 1, "prev_sot_token_id": 2,
+        ...     "no_timestamps_token_id": 3}, 10).prompt_prefix([7, 8, 9], 3, hotword_tokens=[5, 6])
+        [2, 5, 6, 9]
+        """
+        if max_tokens <= 0:
             return []
-        return [self.sot_prev, *list(prompt_tokens)[-max_tokens:]]
+        hotwords = list(hotword_tokens)[:max_tokens]
+        room = max_tokens - len(hotwords)
+        prompt = list(prompt_tokens)[-room:] if room > 0 else []
+        return [self.sot_prev, *hotwords, *prompt] if hotwords or prompt else []
 
 
 @dataclass(frozen=True)

@@ -145,4 +145,6 @@ class GenAITranscriber:
             kwargs.update(do_sample=True, temperature=request.temperature, num_beams=1)
         if request.initial_prompt:
             kwargs["initial_prompt"] = request.initial_prompt
+        if request.hotwords:  # every window, after <|startofprev|> and the initial prompt (GenAI 2026.4's order)
+            kwargs["hotwords"] = request.hotwords
         return kwargs

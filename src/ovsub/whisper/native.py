@@ -216,12 +216,7 @@ class NativeTranscriber:
             language = guesses[0].language if guesses[0] else "en"
         special = self.special
         sot_sequence = special.sot_sequence(language if self.multilingual else None, request.task)
-        prompt = (
-            self.tokenizer.encode(" " + request.initial_prompt.strip(), add_special_tokens=False).ids
-            if request.initial_prompt
-            else []
-        )
-        prefix = special.prompt_prefix(prompt, MAX_PROMPT_TOKENS) + sot_sequence
+        prefix = self._prompt(request) + sot_sequence
         options = _search_options(request, len(prefix))
         timestamps = options.timestamps
         if not timestamps:
@@ -255,6 +250,15 @@ class NativeTranscriber:
             result = DecodeResult(tuple(chunks), full_text, language, score, guesses[w], float(no_speech[w]))
             out.append((result, next_s))
         return out
+
+    def _prompt(self, request: DecodeRequest) -> list[int]:
+        """The tokens before <|startoftranscript|>: <|startofprev|>, the hotwords and the initial prompt, if any."""
+
+        def tokens(text: str | None) -> list[int]:
+            text = (text or "").strip()
+            return self.tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
+
+        return self.special.prompt_prefix(tokens(request.initial_prompt), MAX_PROMPT_TOKENS, tokens(request.hotwords))
 
     def _time_words(
         self,

@@ -29,6 +29,7 @@ class DecodeRequest:
     beam_size: int = 5  # 1 is greedy
     temperature: float = 0.0  # 0 decodes deterministically; > 0 samples (used by the fallback)
     initial_prompt: str | None = None  # previous text or vocabulary to condition on
+    hotwords: str | None = None  # names and rare words to condition every window on, besides the prompt
     max_new_tokens: int = 224  # tokens per 30 s window at most
     word_timestamps: bool = True  # return per-word timing
 
@@ -45,6 +46,7 @@ class DecodeRequest:
             beam_size=options.beam_size,
             temperature=temperature,
             initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
             max_new_tokens=options.max_new_tokens,
             word_timestamps=options.word_timestamps,
         )
