@@ -536,3 +536,24 @@ def test_break_lines_never_loses_a_word_or_passes_a_limit(tokens, width, lines):
     assert all(text_width(line) <= width for line in result)
     if sum(len(t) for t in tokens) + len(tokens) - 1 <= width:
         assert len(result) == 1
+
+
+def test_no_line_or_cue_ends_on_a_connective_when_the_limits_allow_another_break():
+    """Issue 11: "...to be ladled out in / thick, peppered flower-fatten sauce." ended a cue on "in"."""
+    from ovsub.cues.rules import rules_for
+
+    text = (
+        "He hoped there would be stew for dinner, turnips and carrots and bruised potatoes and fat mutton pieces "
+        "to be ladled out in thick, peppered flour-fattened sauce. Yet these thoughts affected Hester Prynne less "
+        "with hope than apprehension."
+    )
+    words = [Word(0.45 * i, 0.45 * i + 0.4, " " + t) for i, t in enumerate(text.split())]  # 2.2 words a second
+    segment = Segment(0, 0.0, words[-1].end_s, text, tuple(words), "en")
+    cues = build_cues([segment], CueOptions(), "en")
+    assert check_cues(cues, CueOptions()) == []
+    rules = rules_for("en")
+    avoid = rules.connectives | rules.articles
+    for cue in cues:
+        for line in cue.lines:
+            assert line.split()[-1].strip(",.").lower() not in avoid, cue.lines
+    assert not any(line.endswith("Hester") for cue in cues for line in cue.lines)  # one name, one line

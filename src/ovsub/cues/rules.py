@@ -40,7 +40,9 @@ SENTENCE_END_COST = 0.0  # after . ? ! … : the natural place
 CLAUSE_END_COST = 0.6  # after , ; : or before a dash
 BEFORE_CONNECTIVE_COST = 1.0  # before "and", "because", "with", ...: the new clause or phrase starts the line
 PLAIN_COST = 1.6  # between two ordinary words
-AFTER_CONNECTIVE_COST = 2.4  # a line or cue that ends with "and" or "of" reads as cut off
+AFTER_CONNECTIVE_COST = 5.5  # a line or cue ending with "and" or "of" reads as cut off: only to stay in the limits
+# (as a cue split it weighs 11, under TOO_FAST_COST: a split within the reading-speed limit wins, not one beyond)
+NAME_COST = AFTER_CONNECTIVE_COST  # between two capitalised words: one name ("Hester / Prynne")
 AFTER_ARTICLE_COST = 40.0  # "the / house": never, unless every other choice breaks a limit
 MID_WORD_COST = 60.0  # inside a word (between pieces Whisper glued together, or a hard-wrapped word)
 FORBIDDEN_COST = 80.0  # a line starting with closing punctuation, or ending with an opening bracket
@@ -91,12 +93,13 @@ _ARTICLES = {
     "it": "il lo la i gli le un uno una del dello della dei degli delle al allo alla ai agli alle nel nello nella "
     "questo questa quel quella mio mia tuo tua suo sua",
 }
-# Conjunctions and prepositions, which a new line or cue may start with.
+# Conjunctions and prepositions, which a new line or cue may start with (and should not end with). English "out"
+# and "off" are left out: at a line's end they are mostly a verb's particle ("ladled out / in thick sauce").
 _CONNECTIVES = {
     "en": "and but or nor so yet because although though while whereas if unless until when whenever where "
     "wherever whether which who whom whose that than after before since as about above across against along "
     "among around at behind below beneath beside between beyond by despite during except for from in inside "
-    "into like near of off on onto out outside over past through throughout to toward towards under underneath "
+    "into like near of on onto outside over past through throughout to toward towards under underneath "
     "upon with within without",
     "de": "und oder aber denn sondern weil dass wenn als ob obwohl damit während nachdem bevor mit von zu zum zur "
     "für auf in im an am bei nach aus über unter vor durch gegen ohne um",
@@ -223,6 +226,12 @@ def ends_sentence(shown: str) -> bool:
     return _core(stem) not in _ABBREVIATIONS and not _INITIAL.match(stem)
 
 
+def _is_name(shown: str) -> bool:
+    """A capitalised word of two letters or more (part of a name, when its neighbour is one too)."""
+    core = _core(shown).strip(".,;:!?")
+    return len(core) > 1 and shown.lstrip("".join(_OPENING | _QUOTES))[:1].isupper()
+
+
 def break_cost(before: Word, after: Word, rules: Rules) -> float:
     """What it costs to end a line (or a cue) after ``before`` and start the next with ``after``."""
     left, right = display(before), display(after)
@@ -240,6 +249,8 @@ def break_cost(before: Word, after: Word, rules: Rules) -> float:
         return AFTER_ARTICLE_COST
     if _core(left) in rules.connectives:
         return AFTER_CONNECTIVE_COST
+    if _is_name(left) and _is_name(right):
+        return NAME_COST
     if _core(right) in rules.connectives:
         return BEFORE_CONNECTIVE_COST
     return PLAIN_COST
