@@ -43,12 +43,10 @@ from typing import Any
 import numpy as np
 
 from ovsub import cues
-from ovsub.transcription import load_model
 from ovsub.audio import media, vad
-from ovsub.options import VadOptions
 from ovsub.evaluation import corpus_wer, english_ground_truth, load_clips
-from ovsub.options import CueOptions, ModelOptions
-from ovsub.transcription import transcribe
+from ovsub.options import CueOptions, ModelOptions, VadOptions
+from ovsub.transcription import load_model, transcribe
 from ovsub.types import Cue, Segment
 
 REPO_DIR = Path(__file__).resolve().parent.parent

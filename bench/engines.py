@@ -27,7 +27,8 @@ import numpy as np
 MODEL_NAME = "base"  # the bundled CTranslate2 weights; every engine reads these same numbers
 OVSUB_PRECISIONS = ("int8", "fp16", "fp32")  # ovsub.options.PRECISIONS
 FW_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # what faster-whisper reads beside model.bin
-OVSUB_TIMED_CODE = ("audio", "whisper", "transcription", "options.py", "types.py")  # what runs between samples in and segments out
+# What runs between samples in and segments out.
+OVSUB_TIMED_CODE = ("audio", "whisper", "transcription", "options.py", "types.py")
 COPY_BLOCK_BYTES = 1 << 22  # 4 MiB: join model.bin in blocks, so joining does not raise the worker's peak RSS
 
 
@@ -138,8 +139,8 @@ def prepare(name: str) -> None:
     """
     family, precision = parse_name(name)
     if family.startswith("ovsub"):
-        from ovsub.whisper import models
         from ovsub.options import ModelOptions
+        from ovsub.whisper import models
 
         models.ensure_model(ModelOptions(name=MODEL_NAME, precision=precision))
 
@@ -148,8 +149,8 @@ class OvsubEngine:
     """ovsub's public path: ``ovsub.transcribe.transcribe`` with its VAD, guards and fallback."""
 
     def __init__(self, name: str, precision: str, settings: Settings, decoder: str) -> None:
-        from ovsub.transcription import load_model
         from ovsub.options import ModelOptions, TranscribeOptions
+        from ovsub.transcription import load_model
 
         self.name = name
         self.options = TranscribeOptions(

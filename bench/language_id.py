@@ -13,10 +13,10 @@ import collections
 import time
 from pathlib import Path
 
-from ovsub.transcription import load_model
 from ovsub.audio import media
 from ovsub.evaluation import non_english
 from ovsub.options import ModelOptions
+from ovsub.transcription import load_model
 
 
 def main() -> None:

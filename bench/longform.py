@@ -59,19 +59,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import engines
-import ovsub  # the public API: build_cues, CueOptions, Segment, Word
+import numpy as np
 import report
 import scale
-from ovsub.evaluation import corpus_wer, normalize
 from report import fmt
 
+import ovsub  # the public API: build_cues, CueOptions, Segment, Word
 
 # -- ovsub internals: the only place this script reaches past ovsub's public API ----------------------------------
 from ovsub.audio.media import load_audio  # noqa: E402  any media file -> float32 mono 16 kHz
 from ovsub.audio.vad import speech_regions  # noqa: E402  samples -> [Region(start_s, end_s)]: Silero VAD on OpenVINO
+from ovsub.evaluation import corpus_wer, normalize
 from ovsub.options import VadOptions  # noqa: E402  its thresholds and padding
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -353,7 +352,12 @@ def no_speech_inputs(args: argparse.Namespace, noise: np.ndarray) -> list[Built]
 def compact(segments: Iterable[Any]) -> list[list[Any]]:
     """Segments as [start_s, end_s, text, [[start_s, end_s, word], ...]]: small enough to keep in the results."""
     return [
-        [round(s.start_s, 3), round(s.end_s, 3), s.text, [[round(w.start_s, 3), round(w.end_s, 3), w.text] for w in s.words]]
+        [
+            round(s.start_s, 3),
+            round(s.end_s, 3),
+            s.text,
+            [[round(w.start_s, 3), round(w.end_s, 3), w.text] for w in s.words],
+        ]
         for s in segments
     ]
 
@@ -375,7 +379,8 @@ def run_worker(job_path: Path) -> int:
     engine_name = ENGINE_FAMILIES[spec.name][0]
     started = time.perf_counter()
     engine = engines.make(engine_name, spec.settings(job["threads"]))
-    out: dict[str, Any] = {"engine": spec.label, "notes": engine.notes, "load_s": round(time.perf_counter() - started, 3)}
+    load_s = round(time.perf_counter() - started, 3)
+    out: dict[str, Any] = {"engine": spec.label, "notes": engine.notes, "load_s": load_s}
     out["ovsub_code"] = engines.code_fingerprint(engine_name)
     try:
         warmup = job["warmup"]

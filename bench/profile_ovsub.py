@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import report
 from report import fmt
 
@@ -117,10 +116,9 @@ class TimedTranscriber:
 
 def ovsub_path(audio: np.ndarray, path: str, model: Any, beams: list[int]) -> list[dict[str, Any]]:
     """transcribe() with VAD on and off per beam setting: decode calls, their time, VAD time, the rest."""
-    from ovsub.transcription import load_model
     from ovsub.audio import vad
     from ovsub.options import TranscribeOptions
-    from ovsub.transcription import transcribe
+    from ovsub.transcription import load_model, transcribe
 
     inner = load_model(model, word_timestamps=True)
     vad.speech_regions(audio[: WARMUP_S * SAMPLE_RATE])  # compiles the VAD model
@@ -172,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     beams = [int(b) for b in args.beams.split(",")]
 
     from ovsub.audio import media
-    from ovsub.whisper import models
     from ovsub.options import ModelOptions
+    from ovsub.whisper import models
 
     load_start = report.load_average()
     audio = media.load_audio(args.audio)

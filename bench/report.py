@@ -9,9 +9,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -84,7 +85,7 @@ class WorkerProcess:
     """A running ``worker.py --serve``: send a command, read its JSON answer."""
 
     def __init__(self, args: Sequence[str], threads: int) -> None:
-        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER), *args, "--serve"],
             stdin=subprocess.PIPE,

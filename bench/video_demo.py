@@ -64,7 +64,8 @@ def main() -> None:
                      "-f", "srt", "-q"])  # fmt: skip
     total_s = time.monotonic() - started
     server.shutdown()
-    print(f"$ ovsub transcribe {url} --task transcribe,translate --embed --burn -o {out}  -> exit {rc}, {total_s:.1f} s")
+    command = f"ovsub transcribe {url} --task transcribe,translate --embed --burn -o {out}"
+    print(f"$ {command}  -> exit {rc}, {total_s:.1f} s")
     for name in ("lecture.subtitled.mp4", "lecture.burned.mp4"):
         print(f"\n{name}:")
         for line in streams(out / name):
@@ -84,7 +85,8 @@ def main() -> None:
     if shutil.which("tesseract"):
         ocr = subprocess.run(["tesseract", str(frame), "-", "--psm", "6"], capture_output=True, text=True)
         print("OCR of the burned frame:", " ".join(ocr.stdout.split()))
-    print("first cue of lecture.srt:", (out / "lecture.srt").read_text(encoding="utf-8").split("\n\n")[0].replace("\n", " | "))
+    first_cue = (out / "lecture.srt").read_text(encoding="utf-8").split("\n\n")[0]
+    print("first cue of lecture.srt:", first_cue.replace("\n", " | "))
 
 
 if __name__ == "__main__":

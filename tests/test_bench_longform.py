@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCH))
 import longform  # noqa: E402
 import scale  # noqa: E402
 from longform import Built, Occurrence, SourceClip  # noqa: E402
+
 from ovsub import Segment, Word  # noqa: E402
 
 SR = scale.SAMPLE_RATE
@@ -168,7 +169,8 @@ SHORT_CLIPS = "ls_test-clean_1089-134686-0001,ls_test-clean_1089-134691-0000"  #
 def test_longform_runs_on_a_tiny_file(data_dir, tmp_path):
     out = tmp_path / "longform.md"
     argv = ["--minutes", "0.3", "--clips", SHORT_CLIPS, "--engines", "ovsub@1", "--composites", "1",
-            "--no-speech", "off", "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+            "--no-speech", "off", "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(out)]
     done = subprocess.run([sys.executable, str(BENCH / "longform.py"), *argv], capture_output=True, text=True,
                           timeout=300)  # a safety net for a stuck worker; the run takes well under a minute
     assert done.returncode == 0, done.stderr[-3000:]

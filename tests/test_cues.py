@@ -19,12 +19,12 @@ from ovsub.cues import (
     break_lines,
     build_cues,
     check_cues,
+    clamp_stretched_starts,
     min_display_ms,
     options_for_language,
     place_in_time,
     split_by_pause,
     split_long_words,
-    clamp_stretched_starts,
     split_to_fit,
     text_width,
     to_ms,
@@ -143,7 +143,7 @@ def test_numbers_with_commas_and_decimals_stay_whole():
     lines = break_lines("The price rose to 1,000,000 dollars or 3.5 percent in the first quarter", 30, 3)
     assert "1,000,000" in " ".join(lines).split()
     assert "3.5" in " ".join(lines).split()
-    assert all(not line[0] in ",." for line in lines)
+    assert all(line[0] not in ",." for line in lines)
 
 
 def test_punctuation_runs_stay_with_their_word():

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ovsub.audio.media import load_audio
 from ovsub.whisper import features
 from ovsub.whisper.features import N_FRAMES, N_SAMPLES, log_mel, log_mel_batch, mel_filters
-from ovsub.audio.media import load_audio
 
 CLIPS = [
     "english/other/ljspeech_LJ002-0020.wav",  # 1.5 s at 22050 Hz: mostly padding

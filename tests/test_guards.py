@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ovsub.transcription import guards
 from ovsub.options import GuardOptions
+from ovsub.transcription import guards
 from ovsub.transcription.guards import (
     Verdict,
     assess,

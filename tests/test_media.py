@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ovsub.audio import media
-from ovsub.errors import EmptyAudioError, InputNotFoundError, NoAudioStreamError, NotMediaError
 from ovsub.audio.media import SAMPLE_RATE, iter_audio, load_audio, probe, select_audio_stream
+from ovsub.errors import EmptyAudioError, InputNotFoundError, NoAudioStreamError, NotMediaError
 
 DURATION_TOLERANCE_S = 0.03  # decoded length vs the manifest's duration (codec delay, frame rounding)
 SILENCE_RMS = 1e-4  # -80 dBFS; the quietest clip used here (a FLEURS recording) sits near -67 dBFS

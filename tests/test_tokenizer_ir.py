@@ -87,7 +87,8 @@ def test_ir_tokenizes_like_tokenizers(built, add_special_tokens):
     model_dir = built[1]
     ir, ref = genai.Tokenizer(str(model_dir)), _reference(model_dir)
     for text in TEXTS:
-        assert _encode(ir, text, add_special_tokens) == ref.encode(text, add_special_tokens=add_special_tokens).ids, text
+        want = ref.encode(text, add_special_tokens=add_special_tokens).ids
+        assert _encode(ir, text, add_special_tokens) == want, text
 
 
 def test_ir_tokenizes_shared_references_like_tokenizers(built, data_dir):
@@ -103,7 +104,8 @@ def test_the_template_brackets_the_text(built):
     model_dir = built[1]
     ref = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     ids = _encode(genai.Tokenizer(str(model_dir)), " Hi", True)
-    sot, notimestamps, eot = (ref.token_to_id(t) for t in ("<|startoftranscript|>", "<|notimestamps|>", "<|endoftext|>"))
+    names = ("<|startoftranscript|>", "<|notimestamps|>", "<|endoftext|>")
+    sot, notimestamps, eot = (ref.token_to_id(t) for t in names)
     assert ids[:2] == [sot, notimestamps] and ids[-1] == eot and len(ids) == 4
 
 

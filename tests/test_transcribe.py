@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from ovsub.audio import media
+from ovsub.audio.vad import Region
+from ovsub.cues import build_cues, check_cues
+from ovsub.evaluation import corpus_wer
+from ovsub.options import CueOptions
+from ovsub.transcription import transcribe
 from ovsub.transcription import windows as vad_windows
 from ovsub.whisper.transcriber import LanguageGuess
-from ovsub.cues import build_cues, check_cues
-from ovsub.options import CueOptions
-from ovsub.evaluation import corpus_wer
-from ovsub.audio.vad import Region
-from ovsub.transcription import transcribe
 
 pytestmark = pytest.mark.model
 

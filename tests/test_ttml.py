@@ -17,9 +17,11 @@ from ovsub import __version__
 from ovsub.types import Cue, Segment, TranscriptInfo
 from ovsub.writers import format_from_path, get_writer, save, to_string
 
-ttconv_reader = pytest.importorskip("ttconv.imsc.reader", reason="reading TTML back needs ttconv: pip install -e '.[dev]'")
-from ttconv import model as tt_model
-from ttconv.srt import writer as ttconv_srt
+ttconv_reader = pytest.importorskip(
+    "ttconv.imsc.reader", reason="reading TTML back needs ttconv: pip install -e '.[dev]'"
+)
+from ttconv import model as tt_model  # noqa: E402  (after the skip above)
+from ttconv.srt import writer as ttconv_srt  # noqa: E402
 
 # A two-line cue; one past an hour that holds all five characters XML escapes or quotes; one in other scripts.
 CUES = [
@@ -57,7 +59,8 @@ tts:textAlign="center" ebutts:linePadding="0.5c" />
       <tt:p xml:id="sub1" begin="00:00:01.000" end="00:00:02.400" region="bottom" style="paragraph">\
 <tt:span style="text">Hello,</tt:span><tt:br /><tt:span style="text">world.</tt:span></tt:p>
       <tt:p xml:id="sub2" begin="01:01:01.500" end="01:01:03.000" region="bottom" style="paragraph">\
-<tt:span style="text">Fish &amp; &lt;chips&gt;</tt:span><tt:br /><tt:span style="text">"cheap" 'n' cheerful</tt:span></tt:p>
+<tt:span style="text">Fish &amp; &lt;chips&gt;</tt:span><tt:br />\
+<tt:span style="text">"cheap" 'n' cheerful</tt:span></tt:p>
       <tt:p xml:id="sub3" begin="01:01:03.500" end="01:01:05.250" region="bottom" style="paragraph">\
 <tt:span style="text">Grüße, ça va? 日本語 — ok</tt:span></tt:p>
     </tt:div>

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from ovsub import whisper
+from ovsub.audio import media
+from ovsub.evaluation import corpus_wer, edit_distance, english_ground_truth, non_english, normalize
 from ovsub.transcription import load_model
 from ovsub.whisper.genai import GenAITranscriber
 from ovsub.whisper.native import NativeTranscriber
-from ovsub.audio import media
-from ovsub.evaluation import corpus_wer, edit_distance, english_ground_truth, non_english, normalize
 
 pytestmark = pytest.mark.model
 

@@ -113,4 +113,4 @@ def english_ground_truth(data_dir: Path) -> list[Clip]:
 
 def non_english(data_dir: Path) -> list[Clip]:
     """Clips in one known language other than English, for language identification and translation."""
-    return [c for c in load_clips(data_dir) if c.language not in ("en", "none") and "+" not in c.language and "/" not in c.language]
+    return [c for c in load_clips(data_dir) if c.language not in ("en", "none") and not set("+/") & set(c.language)]

@@ -144,7 +144,9 @@ class GuardOptions:
 class ModelOptions:
     """Which model to run and where."""
 
-    name: str = option("base", "base, tiny.en, a model folder or a Hugging Face id", flag="model", short="-m", web=False)
+    name: str = option(
+        "base", "base, tiny.en, a model folder or a Hugging Face id", flag="model", short="-m", web=False
+    )
     precision: str = option("int8", "weight precision of the converted IR", choices=PRECISIONS, web=False)
     device: str = option("CPU", "OpenVINO device: CPU, GPU, NPU, AUTO", web=False)
     threads: int = option(0, "inference threads (0: automatic)", min=0, max=1024, web=False)

@@ -26,13 +26,13 @@ Only the model is run here; everything after the probabilities is pure functions
 
 from __future__ import annotations
 
-
 import functools
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -159,10 +159,11 @@ def _probabilities(samples: np.ndarray, frames_per_call: int) -> np.ndarray:
 
     The state starts from zeros at frame 0, again at the first frame of each run of at least RESET_AFTER_S
     of (near-)digital silence, and where the level falls sharply (see _fresh_starts): from there on the audio is
-    scored as if it began there. Carried on, the state keeps the level of the speech it last heard for tens of seconds, silence or
-    not, and masks quieter speech: FLEURS en-002 (-63 dBFS) after en-001 (-22 dBFS) and 1 s of zeros scored
-    below 0.05 for its first 7 s (30 s of zeros were needed to forget), yet above 0.5 from 0.5 s when heard
-    alone. The streaming model carrying its state frame by frame does the same; it is the state, not the blocks.
+    scored as if it began there. Carried on, the state keeps the level of the speech it last heard for tens of
+    seconds, silence or not, and masks quieter speech: FLEURS en-002 (-63 dBFS) after en-001 (-22 dBFS) and
+    1 s of zeros scored below 0.05 for its first 7 s (30 s of zeros were needed to forget), yet above 0.5 from
+    0.5 s when heard alone. The streaming model carrying its state frame by frame does the same; it is the
+    state, not the blocks.
     """
     n_frames = -(-samples.size // FRAME_SAMPLES)
     probs = np.empty(n_frames, dtype=np.float32)

@@ -74,7 +74,8 @@ class SpeechEvidence:
         sound = level[level > DIGITAL_SILENCE_DB]  # zeros around a clip are no background to measure against
         if sound.size < 2:
             return onset_s
-        floor = max(float(np.percentile(sound, 10)) + ABOVE_BACKGROUND_DB, float(np.percentile(sound, 90)) - ENERGY_BELOW_DB)
+        background, loud = float(np.percentile(sound, 10)), float(np.percentile(sound, 90))
+        floor = max(background + ABOVE_BACKGROUND_DB, loud - ENERGY_BELOW_DB)
         k = int((onset_s * SAMPLE_RATE - lo) // ENERGY_HOP)
         # The rise is looked for a little before ``earliest_s`` too (a voice starting just before the word's
         # aligned start is still a rise), and what is returned is never before ``earliest_s``.
@@ -120,7 +121,8 @@ def uncovered_speech(
     """
     runs: list[tuple[float, float]] = []
     for region in regions:
-        first, last = int(region.start_s / FRAME_S), min(int(np.ceil(region.end_s / FRAME_S)), evidence.probabilities.size)
+        first = int(region.start_s / FRAME_S)
+        last = min(int(np.ceil(region.end_s / FRAME_S)), evidence.probabilities.size)
         if last <= first:
             continue
         speech = evidence.probabilities[first:last] >= evidence.threshold

@@ -129,9 +129,9 @@ def find_loop(text: str, min_repeats: int = 3, min_chars: int = 20, max_unit_cha
             continue
         k = int(np.argmax(ends - starts))
         repeats = (int(ends[k] - starts[k]) + period) // period  # a run of L equal pairs spans L + period chars
-        if repeats >= min_repeats and repeats * period >= min_chars:
-            if best is None or repeats * period > best.chars:
-                best = Loop(folded[starts[k] : starts[k] + period], repeats)
+        long_enough = repeats >= min_repeats and repeats * period >= min_chars
+        if long_enough and (best is None or repeats * period > best.chars):
+            best = Loop(folded[starts[k] : starts[k] + period], repeats)
     return best
 
 
@@ -222,9 +222,9 @@ def _made_up(text: str, speech_s: float, avg_logprob: float | None, opts: GuardO
 def _no_speech(avg_logprob: float | None, opts: GuardOptions, no_speech_prob: float | None) -> list[str]:
     """openai-whisper's silence rule: Whisper hears no speech and is unsure of the text it wrote anyway."""
     unsure = avg_logprob is not None and opts.min_avg_logprob is not None and avg_logprob < opts.min_avg_logprob
-    if unsure and no_speech_prob is not None and opts.no_speech_threshold is not None:
-        if no_speech_prob > opts.no_speech_threshold:
-            return [f"no speech: probability {no_speech_prob:.2f} > {opts.no_speech_threshold}"]
+    threshold = opts.no_speech_threshold
+    if unsure and no_speech_prob is not None and threshold is not None and no_speech_prob > threshold:
+        return [f"no speech: probability {no_speech_prob:.2f} > {threshold}"]
     return []
 
 

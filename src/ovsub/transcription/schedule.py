@@ -15,16 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from ovsub.options import TranscribeOptions
-from ovsub.transcription.guarded import WindowOutcome, decode_windows
 from ovsub.audio.vad import Region
+from ovsub.options import TranscribeOptions
 from ovsub.transcription import guards
 from ovsub.transcription.evidence import SpeechEvidence, uncovered_speech
+from ovsub.transcription.guarded import WindowOutcome, decode_windows
 from ovsub.transcription.timeline import ends_by, segments_from_result
 from ovsub.transcription.windows import Window, plan_windows
 from ovsub.types import Segment
 from ovsub.whisper.transcriber import DecodeRequest, Transcriber
-
 
 COVERAGE_MIN_S = 1.0  # speech at least this long with no word on it is decoded again on its own
 REDECODE_PAD_S = 0.3  # audio kept around such a stretch when it is decoded again

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ovsub.audio.vad import Region
 from ovsub.transcription import guards
 from ovsub.transcription.evidence import SpeechEvidence, refine_starts
 from ovsub.transcription.guarded import WindowOutcome
@@ -63,8 +62,10 @@ def _opening_word_with_its_phrase(words: tuple[Word, ...], window: Window) -> tu
     phrase ("Three" at 11.2 s in noise, "people don't think..." from 13.4 s). A segment opens a phrase, so
     its first word goes with the word after it: from the start of that word's region to its start.
 
+    >>> from ovsub.audio.vad import Region
     >>> w = Window((Region(0.0, 2.0), Region(5.0, 7.0)), gap_s=0.15)
-    >>> [(x.start_s, x.end_s) for x in _opening_word_with_its_phrase((Word(1.7, 2.0, " Many"), Word(5.4, 5.8, " people")), w)]
+    >>> words = (Word(1.7, 2.0, " Many"), Word(5.4, 5.8, " people"))
+    >>> [(x.start_s, x.end_s) for x in _opening_word_with_its_phrase(words, w)]
     [(5.0, 5.4), (5.4, 5.8)]
     """
     if len(words) < 2:
@@ -74,7 +75,8 @@ def _opening_word_with_its_phrase(words: tuple[Word, ...], window: Window) -> tu
     if k is None or k == 0:
         return words
     before, after = window.regions[k - 1], window.regions[k]
-    if not (before.start_s <= first.start_s and first.end_s >= before.end_s - EDGE_S) or second.start_s - after.start_s > EDGE_GAP_S:
+    left_behind = before.start_s <= first.start_s and first.end_s >= before.end_s - EDGE_S
+    if not left_behind or second.start_s - after.start_s > EDGE_GAP_S:
         return words
     return (replace(first, start_s=after.start_s, end_s=max(after.start_s, second.start_s)), *words[1:])
 

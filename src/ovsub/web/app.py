@@ -39,8 +39,8 @@ from ovsub import __version__, languages
 from ovsub.errors import MediaError, NoAudioStreamError
 from ovsub.options import CueOptions, JobOptions, ModelOptions, TranscribeOptions, build, option_fields
 from ovsub.web import runner
-from ovsub.web.schemas import ERRORS, JobFields, JobList, JobOut, Language, MediaOut, ResultOut, ServerConfig
 from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
+from ovsub.web.schemas import ERRORS, JobFields, JobList, JobOut, Language, MediaOut, ResultOut, ServerConfig
 from ovsub.web.security import RequestGuard, UrlRefused, check_url, display_name, token_matches
 from ovsub.web.settings import WebSettings, default_data_dir
 from ovsub.web.uploads import BodyError, UploadSlots, human_size, read_job_form, timed
@@ -404,7 +404,7 @@ def _view(job: Job, queue: JobQueue, root: str) -> JobOut:
 def _echo(request: JobOptions) -> dict[str, Any]:
     """The options a job ran with, under the names the job form takes."""
     echoed: dict[str, Any] = {"tasks": list(request.tasks), "model": request.model.name}
-    for name, options in (("transcribe", request.transcribe), ("cues", request.cues)):
+    for options in (request.transcribe, request.cues):
         for f in option_fields(type(options)):
             if f.web:
                 value: Any = options

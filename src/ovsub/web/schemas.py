@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from ovsub.options import CueOptions, TranscribeOptions, option_fields
 
 
-
 def _job_fields() -> type[BaseModel]:
     """The options a job takes, as form fields or JSON members: the web-facing fields of ovsub's options.
 

@@ -242,7 +242,7 @@ def search(
                 beams[w] = live[:1] * n
                 continue
             candidates = []
-            for j, (tokens, lps, score) in enumerate(live):
+            for j, (_, _, score) in enumerate(live):
                 for t, lp in zip(top_idx[row0 + j].tolist(), top_lp[row0 + j].tolist()):
                     if lp > -math.inf:
                         candidates.append((score + lp, j, t, lp))

@@ -11,9 +11,6 @@ def render(
     cues: Sequence[Cue], segments: Sequence[Segment], info: TranscriptInfo | None, *, karaoke: bool = False
 ) -> str:
     """Each segment's text on its own line (the cues' text, one cue a line, when there are no segments)."""
-    if segments:
-        lines = [segment.text.strip() for segment in segments]
-    else:
-        lines = [" ".join(cue.lines) for cue in cues]
-    lines = [line for line in lines if line]
+    texts = [segment.text.strip() for segment in segments] if segments else [" ".join(cue.lines) for cue in cues]
+    lines = [line for line in texts if line]
     return "".join(line + "\n" for line in lines)
