@@ -132,19 +132,6 @@ def test_fill_languages_takes_the_nearest_detected_neighbour():
     assert fill_languages(regions, [None] * 5) == [None] * 5
 
 
-def test_main_language_is_the_one_with_most_speech():
-    from ovsub.transcription.planning import main_language
-
-    regions = _regions((0, 10), (11, 15), (16, 22))
-
-    def guesses(*codes):
-        return [LanguageGuess(c, 0.5) if c else None for c in codes]
-
-    assert main_language(list(zip(regions, guesses("en", "de", "de")))).language == "en"  # 10 s against 4 + 6 s
-    assert main_language(list(zip(regions, guesses("de", "en", "en")))).language == "de"  # a tie: the earlier
-    assert main_language(list(zip(regions, guesses(None, None, None)))) is None
-
-
 class _FakeDetector:
     """Names the language by the audio's loudness: 0.1 is English, 0.2 German; counts its calls."""
 
@@ -202,7 +189,8 @@ def test_languages_that_would_share_a_window_are_decoded_apart(data_dir, base_mo
     german = " ".join(s.text for s in segments if s.language == "de").lower()
     assert "copies" in english and "software" in english
     assert len(GERMAN_WORDS & set(german.split())) >= 3
-    assert info.language == "en"  # 14 s against 11 s
+    # The file's language is what Whisper hears in its first 30 s, both languages here: German, and unsure.
+    assert info.language in ("en", "de") and info.language_probability is not None and info.language_probability < 0.99
 
 
 def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
@@ -211,10 +199,12 @@ def test_regions_of_a_single_language_file_all_agree(data_dir, base_model):
 
     audio = media.load_audio(data_dir / "english/long/derived_librispeech_concat_10utt.flac")
     planned = plan(audio, TranscribeOptions(), base_model)
-    assert len(planned.windows) >= 3 and {language for _, language in planned.windows} == {"en"}
-    assert planned.language is not None and planned.language.probability > 0.9
+    assert len(planned.windows) >= 3 and {language for _, language in planned.windows} == {None}  # found by decoding
     forced = plan(audio, TranscribeOptions(language="en"), base_model)
     assert [w for w, _ in planned.windows] == [w for w, _ in forced.windows]
+    segments, info = transcribe(str(data_dir / "english/long/derived_librispeech_concat_10utt.flac"),
+                                transcriber=base_model, beam_size=1)  # fmt: skip
+    assert {s.language for s in segments} == {"en"} and info.language_probability > 0.99
 
 
 def test_a_word_across_a_join_keeps_the_side_it_mostly_lies_on():

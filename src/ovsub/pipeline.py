@@ -44,7 +44,7 @@ EMBED_SHARE = 0.05  # of a file's progress, when a video is written too
 class Progress:
     """Where the work on one input stands."""
 
-    stage: str  # downloading, detecting languages, transcribing, translating, embedding, burning
+    stage: str  # downloading, transcribing, translating, embedding, burning
     done_s: float  # seconds of media this stage has done
     total_s: float  # seconds of media this stage has in all
     fraction: float  # of the whole input's work, 0..1
@@ -142,14 +142,8 @@ def process(
     for track in tracks:
         audio = channels.load(local, track, job.transcribe.channels)  # the mix, or a row per channel
         total_s = channels.duration_s(audio, SAMPLE_RATE)
-        before = len(done) / steps * (1 - video_share)  # of the whole input's work, done before this track
-
-        def on_detected(done_s: float, total_s: float = total_s, before: float = before) -> None:
-            report(Progress("detecting languages", done_s, total_s, before))  # a plan's share is not known ahead
-
-        # One plan per channel for every task: one VAD pass, one language policy. It detects languages ahead (and
-        # reports how far it got) only when there are several speech regions to tell apart.
-        planned = [make_plan(part, job.transcribe, transcriber, on_detected) for part in channels.rows(audio)]
+        # One plan per channel for every task: one voice activity pass, the same windows.
+        planned = [make_plan(part, job.transcribe, transcriber) for part in channels.rows(audio)]
         for task in job.tasks:
             step = len(done)
             stage = _stage(task)

@@ -20,6 +20,7 @@ from ovsub.options import TranscribeOptions
 from ovsub.transcription import guards
 from ovsub.transcription.evidence import SpeechEvidence, uncovered_speech
 from ovsub.transcription.guarded import WindowOutcome, decode_windows
+from ovsub.transcription.planning import mixed_window
 from ovsub.transcription.timeline import ends_by, segments_from_result
 from ovsub.transcription.windows import Window, plan_windows
 from ovsub.types import Segment
@@ -86,22 +87,28 @@ class Scheduler:
     ) -> Iterator[Segment]:
         """Every planned window's segments in time order; ``first`` is the first window's outcome if decoded."""
         next_id, not_before = 0, 0.0
-        queue = collections.deque(planned)  # windows not decoded yet
-        ready: collections.deque[tuple[Window, WindowOutcome]] = collections.deque()  # decoded, not yielded
+        queue = collections.deque(planned)  # windows not decoded yet, each with the language to force
+        ready: collections.deque[tuple[Window, str | None, WindowOutcome]] = collections.deque()  # not yielded
         if first is not None:
-            ready.append((queue.popleft()[0], first))
+            ready.append((*queue.popleft(), first))
         while queue or ready:
             if not ready:  # the next windows of one language, decoded as a batch
                 language = queue[0][1]
                 batch: list[Window] = []
                 while queue and queue[0][1] == language and len(batch) < self.transcriber.batch_windows:
                     batch.append(queue.popleft()[0])
-                ready.extend(zip(batch, self.decode(batch, language)))
+                ready.extend((w, language, o) for w, o in zip(batch, self.decode(batch, language)))
                 if self.progress:  # before the batch's segments: they all come at once
                     self.progress(batch[-1].end_s)
-            window, outcome = ready.popleft()
+            window, language, outcome = ready.popleft()
             if outcome.result is None:
                 continue
+            if language is None and self.options.vad:  # Whisper found the language: does the window mix two?
+                level = self.options.level_speech
+                parts = mixed_window(window, outcome.result.detected, self.transcriber, self.samples, level)
+                if parts:  # decode it again as windows of one language each
+                    queue.extendleft(reversed(parts))
+                    continue
             segments = segments_from_result(outcome, window, next_id, not_before, self.evidence)
             for segment in self._covered(window, outcome.result.language, segments):
                 segment = replace(segment, id=next_id, start_s=max(segment.start_s, not_before))

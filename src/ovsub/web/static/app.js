@@ -8,7 +8,6 @@ const STAGES = {
   queued: "Waiting for its turn",
   starting: "Loading the model",
   downloading: "Downloading the link",
-  "detecting languages": "Detecting the languages",
   transcribing: "Transcribing",
   translating: "Translating to English",
   embedding: "Adding the subtitles to the video",
