@@ -184,3 +184,64 @@ def test_docstring_examples():
     for module in (guards, vad):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0
+
+
+# --- a model that runs away on all the speech is broken, not silent (issue 13 item 1) ---------------
+
+
+class _Scripted:
+    """A transcriber whose text depends only on the temperature asked for (no model behind it)."""
+
+    multilingual, batch_windows = False, 4
+
+    def __init__(self, texts: dict[float, str], no_speech_prob: float | None = None) -> None:
+        self.texts, self.no_speech_prob = texts, no_speech_prob
+
+    def detect_language(self, audio):
+        raise AssertionError("English-only: never asked")
+
+    def decode(self, audio, request):
+        from ovsub.whisper import Chunk, DecodeResult
+
+        text = self.texts.get(request.temperature, self.texts[0.0])
+        seconds = len(audio) / 16000
+        return DecodeResult((Chunk(0.0, seconds, text),) if text else (), text, "en", -0.2, None, self.no_speech_prob)
+
+    def decode_windows(self, windows, request):
+        return [self.decode(w, request) for w in windows]
+
+
+LOOP = "landlords " * 200
+
+
+def test_decode_window_says_when_every_attempt_ran_away():
+    import numpy as np
+
+    from ovsub.transcription.guarded import decode_window
+    from ovsub.whisper import DecodeRequest
+
+    audio, request = np.zeros(5 * 16000, np.float32), DecodeRequest(language="en")
+    assert decode_window(_Scripted({0.0: LOOP}), audio, request, GuardOptions()).runaway
+    recovered = decode_window(_Scripted({0.0: LOOP, 0.2: "He hoped there would be stew."}), audio, request,
+                              GuardOptions())  # fmt: skip
+    assert recovered.result is not None and not recovered.runaway
+    silence = decode_window(_Scripted({0.0: "Thank you for watching."}), audio, request, GuardOptions())
+    assert silence.result is None and not silence.runaway, "a silence phrase is made up, but not a runaway"
+
+
+def test_transcribe_raises_when_all_speech_ran_away_and_not_otherwise():
+    jfk = DATA / "english/other/jfk.flac"
+    if not jfk.is_file():
+        pytest.skip(f"{jfk} not found")
+    from ovsub.errors import ModelError
+    from ovsub.transcription import transcribe
+
+    segments, _ = transcribe(str(jfk), transcriber=_Scripted({0.0: LOOP}), language="en")
+    with pytest.raises(ModelError, match=r"jfk.flac: all \d+\.\d s of speech came out as runaway text .*landlords"):
+        list(segments)
+    segments, _ = transcribe(str(jfk), transcriber=_Scripted({0.0: LOOP, 0.6: "And so, my fellow Americans."}))
+    assert [s.text.strip() for s in segments][:1] == ["And so, my fellow Americans."]
+    # Whisper hearing no speech (its no-speech rule) is an empty result, not a broken model.
+    unsure = GuardOptions(min_avg_logprob=-0.1)  # the scripted score, -0.2, is then low enough to doubt the text
+    segments, _ = transcribe(str(jfk), transcriber=_Scripted({0.0: LOOP}, no_speech_prob=0.9), guards=unsure)
+    assert list(segments) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,84 @@ def test_hugging_face_folder_converts_like_the_ct2_model(tmp_path):
     assert (entry / files.DECODER_MODEL).is_file()
     assert models.resolve(str(entry)).kind == "openvino"  # and that folder is itself usable as a model
     assert os.path.samefile(models.ensure_model(ModelOptions(name=str(entry))), entry)
+
+
+# --- damaged entries (issue 13 item 1) -------------------------------------------------------------
+
+
+def _damage(path: Path, offset_fraction: float = 0.5, nbytes: int = 4096) -> None:
+    """Overwrite ``nbytes`` in the middle of ``path`` with random bytes: same size, different content."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(int(size * offset_fraction))
+        f.write(os.urandom(nbytes))
+    assert path.stat().st_size == size
+
+
+def test_a_damaged_entry_is_found_by_its_hashes_and_rebuilt(tmp_path, caplog):
+    entry = models.ensure_model(_options(tmp_path))
+    manifest = json.loads((entry / files.MANIFEST).read_text())
+    step_weights = (entry / files.STEP_DECODER_MODEL).with_suffix(".bin")
+    built = step_weights.read_bytes()
+    _damage(step_weights)
+    with caplog.at_level("WARNING", logger="ovsub"):
+        assert models.ensure_model(_options(tmp_path)) == entry
+    assert step_weights.read_bytes() == built, "the damaged file must be rebuilt"
+    assert any(str(step_weights) in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records
+    ]
+    assert set(manifest["sha256"]) == set(manifest["outputs"])  # every file of the entry has its hash recorded
+
+
+def test_an_entry_without_hashes_is_rebuilt(tmp_path):
+    """A record from before ovsub recorded hashes cannot vouch for the files: rebuilt rather than trusted."""
+    entry = models.ensure_model(_options(tmp_path))
+    manifest = json.loads((entry / files.MANIFEST).read_text())
+    del manifest["sha256"]
+    (entry / files.MANIFEST).write_text(json.dumps(manifest))
+    encoder_weights = (entry / files.ENCODER_MODEL).with_suffix(".bin")
+    _damage(encoder_weights)
+    assert not models.entry_is_valid(entry, models.resolve(TINY))
+    models.ensure_model(_options(tmp_path))
+    assert "sha256" in json.loads((entry / files.MANIFEST).read_text())
+    assert models.entry_is_valid(entry, models.resolve(TINY))
+
+
+def test_contents_are_hashed_once_per_process_until_a_file_changes(tmp_path, monkeypatch):
+    entry = models.ensure_model(_options(tmp_path))
+    hashed: list[str] = []
+    real = models.file_sha256
+    monkeypatch.setattr(models, "file_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    models.ensure_model(_options(tmp_path))
+    assert hashed == [], "the build hashed every file already"
+    models.forget_verified()  # as a new process would start
+    models.ensure_model(_options(tmp_path))
+    assert sorted(hashed) == sorted(json.loads((entry / files.MANIFEST).read_text())["sha256"])
+    hashed.clear()
+    models.ensure_model(_options(tmp_path))
+    assert hashed == []
+    # damage after the check, in the same process: the file's modification time tells it changed
+    _damage((entry / files.ENCODER_MODEL).with_suffix(".bin"))
+    assert not models.entry_is_valid(entry, models.resolve(TINY))
+
+
+def test_a_damaged_model_folder_given_by_path_is_refused(tmp_path):
+    """A folder ovsub built, named as --model DIR: its record is checked too, and the folder left as it is."""
+    entry = models.ensure_model(_options(tmp_path / "cache"))
+    folder = tmp_path / "my-model"
+    shutil.copytree(entry, folder)
+    assert models.ensure_model(ModelOptions(name=str(folder))) == folder
+    damaged = folder / files.DETOKENIZER_MODEL
+    _damage(damaged, nbytes=16)
+    models.forget_verified()
+    with pytest.raises(ModelError, match=f"{damaged}: .*damaged"):
+        models.ensure_model(ModelOptions(name=str(folder)))
+
+
+def test_a_model_folder_may_leave_out_files_it_does_not_need(tmp_path):
+    """A copy without ovsub's own graphs (for GenAI alone) is not damaged: only the files present are checked."""
+    entry = models.ensure_model(_options(tmp_path / "cache"))
+    folder = tmp_path / "for-genai"
+    shutil.copytree(entry, folder, ignore=shutil.ignore_patterns("ovsub_*"))
+    assert (folder / files.MANIFEST).is_file() and not (folder / files.STEP_DECODER_MODEL).exists()
+    assert models.ensure_model(ModelOptions(name=str(folder))) == folder

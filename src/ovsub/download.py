@@ -48,13 +48,16 @@ INSTALL_HINT = "pip install 'ovsub[download]'"
 def is_url(text: str | os.PathLike[str]) -> bool:
     """Whether an input names a web address rather than a local file.
 
-    >>> is_url("https://example.org/talk.mp4"), is_url("talk.mp4"), is_url("C:/talk.mp4")
-    (True, False, False)
+    An existing local path is a file, even when it reads as a link: ``http://host/a.wav`` is the file
+    ``http:/host/a.wav`` where that exists (``http:x.wav`` has no host, so it is never a link).
+
+    >>> is_url("https://example.org/talk.mp4"), is_url("talk.mp4"), is_url("C:/talk.mp4"), is_url("http:x.wav")
+    (True, False, False, False)
     """
     if not isinstance(text, str):
         return False
     parts = urlsplit(text)
-    return parts.scheme.lower() in SCHEMES and bool(parts.netloc)
+    return parts.scheme.lower() in SCHEMES and bool(parts.netloc) and not os.path.lexists(text)
 
 
 def default_cache_dir() -> Path:
@@ -288,8 +291,10 @@ def _ensure_media_extension(media: Path, url: str) -> Path:
     """Check the file holds audio or video; give it a media extension if the link did not say one."""
     import av
 
+    from ovsub.audio.streams import local_url
+
     try:
-        container = av.open(str(media), metadata_errors="replace")
+        container = av.open(local_url(media), metadata_errors="replace")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise DownloadError(f"{url}: the address holds no audio or video (got a file FFmpeg cannot read)") from e
     with container:

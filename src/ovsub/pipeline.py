@@ -3,10 +3,13 @@
 The command line, ``ovsub batch`` and the web app all call :func:`process`, so they make the same files
 from the same options and cannot drift apart:
 
-    fetch a link -> check the outputs -> for each audio track: decode the audio once (per channel when
-                                           channels are split),
-                                           for each task: transcribe() -> build_cues() -> write each format
-                 -> embed the tracks / burn the first into the video
+    check the output folder -> fetch a link -> check the output files
+      -> for each audio track: decode the audio once (per channel when channels are split),
+                               for each task: transcribe() -> build_cues() -> write each format
+      -> embed the tracks / burn the first into the video
+
+Nothing is decoded before every output location is known to take its file: a bad folder fails in a
+second, not after an hour's work.
 
 One plan across tasks: when a file is transcribed and translated, both decode the same windows in the
 same languages (``transcription.planning``: one voice activity pass, one language detection), so the
@@ -131,10 +134,11 @@ def process(
     out_dir = _output_dir(source, job)
     check_output_dir(out_dir)
     local = _fetch(source, job, report)
-    transcriber = transcriber or load_model(job.model, job.transcribe.word_timestamps)
     tracks: Sequence[int | str | None] = [job.audio_track]
     if job.all_audio_tracks:
         tracks = list(range(len(media.probe(local).audio_streams))) or [None]
+    check_output_files(planned_outputs(source, local, job, out_dir, tracks))  # still before any decoding
+    transcriber = transcriber or load_model(job.model, job.transcribe.word_timestamps)
     done: list[Subtitles] = []
     written: list[Path] = []
     steps = len(tracks) * len(job.tasks)
@@ -185,19 +189,51 @@ def output_name(source: str, extension: str, tag: str | None = None) -> str:
     return f"{stem}.{tag}{extension}" if tag else f"{stem}{extension}"
 
 
-def _tag(subs: Subtitles, job: JobOptions) -> str | None:
+def _tag(track: int | str | None, task: str, job: JobOptions) -> str | None:
     """What tells one input's outputs apart: the track when every track is done, "en" for a second task."""
-    parts = [f"track{subs.track}"] if job.all_audio_tracks else []
-    if subs.task == "translate" and len(job.tasks) > 1:
+    parts = [f"track{track}"] if job.all_audio_tracks else []
+    if task == "translate" and len(job.tasks) > 1:
         parts.append("en")
     return ".".join(parts) or None
+
+
+def _subtitle_path(source: str, fmt: str, track: int | str | None, task: str, job: JobOptions, out_dir: Path) -> Path:
+    return out_dir / output_name(source, writers.get_writer(fmt).extension, _tag(track, task, job))
+
+
+def _video_paths(local: str, source: str, job: JobOptions, out_dir: Path) -> dict[str, Path]:
+    """Where the subtitled video goes (``embed``) and the one with subtitles drawn on it (``burn``), if asked for."""
+    if not (job.output.embed or job.output.burn):
+        return {}
+    from ovsub.video import BURN_SUFFIXES, EMBED_SUFFIXES
+
+    suffix = Path(local).suffix.lower()
+    paths = {}
+    if job.output.embed:
+        paths["embed"] = out_dir / output_name(source, suffix if suffix in EMBED_SUFFIXES else ".mkv", "subtitled")
+    if job.output.burn:
+        paths["burn"] = out_dir / output_name(source, suffix if suffix in BURN_SUFFIXES else ".mp4", "burned")
+    return paths
+
+
+def planned_outputs(
+    source: str, local: str, job: JobOptions, out_dir: Path, tracks: Sequence[int | str | None]
+) -> list[Path]:
+    """Every file :func:`process` will write for ``source`` (``local``: the file it reads), known before decoding."""
+    subtitles = [
+        _subtitle_path(source, fmt, track, task, job, out_dir)
+        for track in tracks
+        for task in job.tasks
+        for fmt in job.output.formats
+    ]
+    return subtitles + list(_video_paths(local, source, job, out_dir).values())
 
 
 def write_outputs(subs: Subtitles, source: str, job: JobOptions, out_dir: Path) -> list[Path]:
     """Write every format of ``job`` atomically; return the paths (also kept in ``subs.outputs``)."""
     written = []
     for fmt in job.output.formats:
-        path = out_dir / output_name(source, writers.get_writer(fmt).extension, _tag(subs, job))
+        path = _subtitle_path(source, fmt, subs.track, subs.task, job, out_dir)
         writers.save(fmt, path, subs.cues, subs.segments, subs.info, karaoke=job.output.karaoke)
         subs.outputs[fmt] = path
         written.append(path)
@@ -216,6 +252,13 @@ def check_output_dir(folder: Path) -> None:
     from ovsub.fsutil import check_writable_dir
 
     check_writable_dir(folder)
+
+
+def check_output_files(paths: Sequence[Path]) -> None:
+    """Make sure nothing stands where an output goes (a folder named like it), before any decoding."""
+    from ovsub import fsutil
+
+    fsutil.check_output_files(paths)
 
 
 def _fetch(source: str, job: JobOptions, report: ProgressFn) -> str:
@@ -240,22 +283,19 @@ def _video_outputs(
     if not speaking:
         raise OvsubError(f"{source}: no speech was found, so there are no subtitles to add to the video")
     written = []
-    suffix = Path(video).suffix.lower()
+    paths = _video_paths(video, source, job, out_dir)
     with tempfile.TemporaryDirectory(prefix="ovsub-tracks-") as scratch:
         tracks = []
         for i, subs in enumerate(speaking):
             srt = subs.outputs.get("srt") or writers.save("srt", Path(scratch) / f"{i}.srt", subs.cues)
             title = languages.track_title(subs.language, subs.task)
             tracks.append(video_out.SubtitleTrack(srt, subs.language or "und", title, default=i == 0))
-        if job.output.embed:
+        if "embed" in paths:
             report(Progress("embedding", 0.0, 0.0, 1 - EMBED_SHARE))
-            ext = suffix if suffix in video_out.EMBED_SUFFIXES else ".mkv"
-            written.append(video_out.embed(Path(video), tracks, out_dir / output_name(source, ext, "subtitled")))
-        if job.output.burn:
+            written.append(video_out.embed(Path(video), tracks, paths["embed"]))
+        if "burn" in paths:
             report(Progress("burning", 0.0, 0.0, 1 - EMBED_SHARE / 2))
-            ext = suffix if suffix in video_out.BURN_SUFFIXES else ".mp4"
-            target = out_dir / output_name(source, ext, "burned")
-            written.append(video_out.burn(Path(video), tracks[0].path, target, language=tracks[0].language))
+            written.append(video_out.burn(Path(video), tracks[0].path, paths["burn"], language=tracks[0].language))
     return written
 
 

@@ -168,10 +168,22 @@ def existing_file(path: str | os.PathLike[str]) -> Path:
     return media_path
 
 
+def local_url(path: str | os.PathLike[str]) -> str:
+    """What FFmpeg reads as the local file ``path``, whatever its name: ``file:`` and the absolute path.
+
+    FFmpeg takes the text before a colon for a protocol, so a file named ``http:x.wav`` would be fetched
+    over HTTP; the ``file:`` protocol reads the rest of the text as a path, as it is.
+
+    >>> local_url("/media/http:x.wav")
+    'file:/media/http:x.wav'
+    """
+    return "file:" + os.path.abspath(path)
+
+
 def open_media(media_path: Path) -> av.container.InputContainer:
     try:
         # Tags are not always UTF-8 (e.g. QuickTime handler names in Latin-1); a bad byte must not block decoding.
-        container = av.open(os.fspath(media_path), metadata_errors="replace")
+        container = av.open(local_url(media_path), metadata_errors="replace")
     except PermissionError as e:
         raise MediaError(f"{media_path}: cannot read the file (permission denied); check its permissions") from e
     except av.error.FFmpegError as e:

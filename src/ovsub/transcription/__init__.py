@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ovsub.errors import ModelError
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
 from ovsub.transcription import channels
 from ovsub.transcription.evidence import SpeechEvidence
-from ovsub.transcription.guarded import WindowOutcome
+from ovsub.transcription.guarded import GuardTally, WindowOutcome
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.transcription.schedule import Scheduler
@@ -63,6 +64,9 @@ def transcribe(
     With ``channels="split"`` on a stereo track, each channel is transcribed on its own and the segments
     come merged by start time, each with its ``channel`` (see ``transcription.channels``); the info's
     language is that of the channel with the most speech, its ``speech_s`` the sum over the channels.
+
+    When every window of speech ran away at every temperature (see ``guarded.GuardTally``), the iterator
+    raises ModelError at its end instead of ending empty: the model is broken, and there may be speech.
     """
     opts = replace(options or TranscribeOptions(), **overrides)
     model_opts = ModelOptions(name=model) if isinstance(model, str) else (model or ModelOptions())
@@ -77,6 +81,7 @@ def transcribe(
     if len(plans) != len(parts):
         raise ValueError(f"one plan per channel is needed: {len(parts)} channel(s), {len(plans)} plan(s)")
     dropped: list[dict[str, Any]] = []
+    tally = GuardTally()  # the file's, over its channels
     split = len(parts) > 1
     decoded_s = [0.0] * len(parts)  # how far each channel is decoded: progress is the least of them
 
@@ -94,7 +99,7 @@ def transcribe(
         if planned.probabilities is not None:
             evidence = SpeechEvidence(planned.probabilities, part, opts.vad_options.threshold)
         scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None,
-                              progress=told(k))  # fmt: skip
+                              progress=told(k), tally=tally)  # fmt: skip
         starts.append(_Start.of(scheduler, planned))
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
@@ -110,7 +115,25 @@ def transcribe(
         language_probs=language.top if language else (),
     )
     streams = [start.scheduler.segments(start.plan.windows, start.first) for start in starts]
-    return (channels.merge(streams) if split else streams[0]), info
+    return _unless_broken(channels.merge(streams) if split else streams[0], tally, str(source), transcriber), info
+
+
+def _unless_broken(
+    segments: Iterator[Segment], tally: GuardTally, source: str, transcriber: Transcriber
+) -> Iterator[Segment]:
+    """``segments``, then ModelError if there were none because the model ran away on all the speech."""
+    empty = True
+    for segment in segments:
+        empty = False
+        yield segment
+    if empty and tally.broken():
+        folder = getattr(transcriber, "model_dir", None)  # both engines keep it; test doubles need not
+        where = f" in {folder}" if folder else ""
+        raise ModelError(
+            f"{source}: all {tally.runaway_s:.1f} s of speech came out as runaway text at every temperature "
+            f"({tally.example}); a working model does not do that, so the model{where} is most likely damaged. "
+            "Convert it again (ovsub models --convert NAME) or copy or export the folder again"
+        )
 
 
 @dataclass(frozen=True)

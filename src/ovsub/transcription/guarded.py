@@ -23,6 +23,7 @@ from ovsub.whisper.transcriber import DecodeRequest, DecodeResult, Transcriber
 log = logging.getLogger("ovsub")
 
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # tried in turn when a window's output looks hallucinated
+BROKEN_MODEL_MIN_S = 2.0  # seconds of speech that must all run away before a model is called broken
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,45 @@ class WindowOutcome:
     temperature: float  # temperature of the kept attempt (or the last one tried)
     retried: bool  # whether the first attempt was rejected
     reasons: tuple[str, ...]  # why attempts were rejected
+    runaway: bool = False  # dropped because every attempt ran away (looped, or wrote more than the time holds)
+
+
+@dataclass
+class GuardTally:
+    """What the guards made of a file's windows (shared by its channels): the sign of a model that does not work.
+
+    On speech, a working Whisper gives text the guards keep, or says it hears no speech; now and then a window
+    loops, and sampling at a higher temperature breaks the loop. A model with damaged weights runs away on every
+    window at every temperature (loops of one word to the token limit), and the guards drop it all: an empty
+    result that must not pass for "no speech". So when no window of a file was kept and every one ran away at
+    every temperature, over at least BROKEN_MODEL_MIN_S of speech, the model is called broken.
+    """
+
+    windows: int = 0  # windows decoded
+    kept: int = 0  # windows whose text was kept
+    runaway: int = 0  # windows dropped because every attempt ran away
+    runaway_s: float = 0.0  # seconds of audio in those windows
+    example: str = ""  # a reason one of them was dropped, for the message
+
+    def add(self, outcome: WindowOutcome, seconds: float) -> None:
+        self.windows += 1
+        self.kept += outcome.result is not None
+        if outcome.runaway:
+            self.runaway += 1
+            self.runaway_s += seconds
+            self.example = self.example or next((r for r in outcome.reasons if "loop" in r), outcome.reasons[0])
+
+    def broken(self) -> bool:
+        """True when everything decoded ran away: see the class docstring.
+
+        >>> tally = GuardTally()
+        >>> tally.add(WindowOutcome(None, 1.0, True, ("t=0.0: loop: 'la ' 70 times in a row",), True), 5.0)
+        >>> tally.broken(), GuardTally().broken()
+        (True, False)
+        """
+        return self.windows > 0 and self.kept == 0 and self.runaway == self.windows and (
+            self.runaway_s >= BROKEN_MODEL_MIN_S
+        )
 
 
 def decode_window(
@@ -52,6 +92,7 @@ def decode_window(
     speech_s = len(audio) / SAMPLE_RATE
     reasons: list[str] = []
     keepable: list[tuple[DecodeResult, float]] = []
+    ran_away = True  # so far, every attempt has
     attempts = (request.temperature, *(t for t in FALLBACK_TEMPERATURES if t > request.temperature))
     for i, temperature in enumerate(attempts):
         result = first if i == 0 and first is not None else transcriber.decode(audio, request.at(temperature))
@@ -60,6 +101,7 @@ def decode_window(
         if verdict.ok:
             return WindowOutcome(result, temperature, i > 0, tuple(reasons))
         reasons.extend(f"t={temperature}: {r}" for r in verdict.reasons)
+        ran_away = ran_away and verdict.runaway
         log.debug("window rejected at temperature %s: %s", temperature, verdict.reasons)
         if verdict.no_speech:  # as openai-whisper: silence is not retried, and nothing of it is kept
             return WindowOutcome(None, temperature, i > 0, tuple(reasons))
@@ -68,7 +110,7 @@ def decode_window(
     if keepable:
         result, temperature = max(keepable, key=lambda k: k[0].score if k[0].score is not None else -math.inf)
         return WindowOutcome(result, temperature, True, (*reasons, f"kept the attempt at t={temperature}"))
-    return WindowOutcome(None, attempts[-1], True, tuple(reasons))
+    return WindowOutcome(None, attempts[-1], True, tuple(reasons), ran_away)
 
 
 def decode_windows(

@@ -50,6 +50,9 @@ class Verdict:
     # confidence alone leave this False: such text may be real, and is kept when nothing better comes.
     made_up: bool = False
     no_speech: bool = False  # Whisper itself hears no speech (its no-speech rule fired): no retry will help
+    # The decoder ran away: a loop, or more text than the time could hold. A working model does this now and
+    # then on noise or music, but not at every temperature on every window of real speech (see GuardTally).
+    runaway: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,12 +184,12 @@ def assess(
     silence (openai-whisper's rule).
 
     >>> assess("He hoped there would be stew for dinner.", 3.0)
-    Verdict(ok=True, reasons=(), made_up=False, no_speech=False)
+    Verdict(ok=True, reasons=(), made_up=False, no_speech=False, runaway=False)
     >>> assess("Thank you for watching.", 12.0).reasons
     ("only a silence phrase ('thank you for watching') for 12.0 s of speech",)
     """
     opts = options or GuardOptions()
-    made_up = _made_up(text, speech_s, avg_logprob, opts)
+    made_up, runaway = _made_up(text, speech_s, opts)
     silent = _no_speech(avg_logprob, opts, no_speech_prob)
     made_up.extend(silent)
     reasons: list[str] = []
@@ -201,11 +204,13 @@ def assess(
     if opts.min_avg_logprob is not None and avg_logprob is not None and avg_logprob < opts.min_avg_logprob:
         reasons.append(f"avg_logprob {avg_logprob:.2f} < {opts.min_avg_logprob}")
     reasons.extend(made_up)
-    return Verdict(ok=not reasons, reasons=tuple(reasons), made_up=bool(made_up), no_speech=bool(silent))
+    return Verdict(
+        ok=not reasons, reasons=tuple(reasons), made_up=bool(made_up), no_speech=bool(silent), runaway=runaway
+    )
 
 
-def _made_up(text: str, speech_s: float, avg_logprob: float | None, opts: GuardOptions) -> list[str]:
-    """The reasons that prove a text is not what was said (see Verdict.made_up)."""
+def _made_up(text: str, speech_s: float, opts: GuardOptions) -> tuple[list[str], bool]:
+    """The reasons that prove a text is not what was said (see Verdict.made_up), and whether it ran away."""
     reasons: list[str] = []
     loop = find_loop(text, opts.loop_min_repeats, opts.loop_min_chars)
     if loop is not None:
@@ -213,10 +218,11 @@ def _made_up(text: str, speech_s: float, avg_logprob: float | None, opts: GuardO
     if too_long_for_duration(text, speech_s, opts.max_chars_per_s, opts.slack_chars):
         chars = sum(1 for ch in text if not ch.isspace())
         reasons.append(f"{chars} characters for {speech_s:.1f} s of speech (over {opts.max_chars_per_s:g}/s)")
+    runaway = bool(reasons)
     phrase = silence_phrase(text, opts.silence_phrases)
     if phrase is not None and speech_s >= opts.silence_phrase_min_speech_s:
         reasons.append(f"only a silence phrase ({phrase!r}) for {speech_s:.1f} s of speech")
-    return reasons
+    return reasons, runaway
 
 
 def _no_speech(avg_logprob: float | None, opts: GuardOptions, no_speech_prob: float | None) -> list[str]:

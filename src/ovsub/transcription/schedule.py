@@ -19,11 +19,12 @@ from ovsub.audio.vad import Region
 from ovsub.options import TranscribeOptions
 from ovsub.transcription import guards
 from ovsub.transcription.evidence import SpeechEvidence, uncovered_speech
-from ovsub.transcription.guarded import WindowOutcome, decode_windows
+from ovsub.transcription.guarded import GuardTally, WindowOutcome, decode_windows
 from ovsub.transcription.planning import mixed_window
 from ovsub.transcription.timeline import ends_by, segments_from_result
 from ovsub.transcription.windows import Window, plan_windows
 from ovsub.types import Segment
+from ovsub.whisper.features import SAMPLE_RATE
 from ovsub.whisper.transcriber import DecodeRequest, Transcriber
 
 COVERAGE_MIN_S = 1.0  # speech at least this long with no word on it is decoded again on its own
@@ -43,6 +44,7 @@ class Scheduler:
         dropped: list[dict[str, Any]] | None = None,
         channel: int | None = None,
         progress: Callable[[float], None] | None = None,
+        tally: GuardTally | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.samples = samples
@@ -52,13 +54,15 @@ class Scheduler:
         self.dropped: list[dict[str, Any]] = [] if dropped is None else dropped
         self.channel = channel  # the channel these samples are, when channels are transcribed one by one
         self.progress = progress  # told the source time (s) up to which windows are decoded, after each batch
+        self.tally = GuardTally() if tally is None else tally  # what the guards made of the windows (shared too)
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
         request = DecodeRequest.of(self.options, language)
         audios = [w.audio(self.samples, self.options.level_speech) for w in windows]
         outcomes = decode_windows(self.transcriber, audios, request, self.options.guards)
-        for window, outcome in zip(windows, outcomes):
+        for window, audio, outcome in zip(windows, audios, outcomes):
+            self.tally.add(outcome, len(audio) / SAMPLE_RATE)
             if outcome.result is None:
                 self._drop(window.start_s, window.end_s, list(outcome.reasons))
         return outcomes

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from ovsub.audio.streams import local_url
 from ovsub.errors import InputNotFoundError, MissingDependencyError, OutputError
 from ovsub.fsutil import atomic_path
 
@@ -61,8 +62,8 @@ def run_ffmpeg(
 
 
 def ff_path(path: Path) -> str:
-    """An argv entry ffmpeg reads as a plain local file, whatever characters the name has."""
-    return "file:" + str(path.resolve())
+    """An argv entry ffmpeg reads as a plain local file, whatever characters the name has (``audio.streams``'s rule)."""
+    return local_url(path.resolve())
 
 
 def extract_frame(video: str | os.PathLike[str], t_s: float, png_path: str | os.PathLike[str]) -> Path:

@@ -17,6 +17,7 @@ the caller's step, ``models.ensure_model``. Nothing here imports OpenVINO until 
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from ovsub.errors import ModelError
 from ovsub.options import ModelOptions
 from ovsub.whisper import files
 from ovsub.whisper.transcriber import Chunk, DecodeRequest, DecodeResult, LanguageGuess, Transcriber
+
+log = logging.getLogger("ovsub")
 
 _loaded: dict[tuple[Any, ...], Transcriber] = {}
 _loaded_lock = threading.Lock()
@@ -45,6 +48,8 @@ def load(model_dir: str | Path, options: ModelOptions, word_timestamps: bool = T
     key = (folder.resolve(), options.device, options.threads, use_native, use_native or word_timestamps)
     with _loaded_lock:
         if key not in _loaded:
+            log.info("loading the model in %s (%s decode loop, %s)", folder, "ovsub" if use_native else "GenAI",
+                     options.device)  # fmt: skip
             if use_native:
                 from ovsub.whisper.native import NativeTranscriber
 
