@@ -19,6 +19,7 @@ import threading
 from dataclasses import fields
 from pathlib import Path
 
+from ovsub.errors import OvsubError
 from ovsub.web.app import create_app
 from ovsub.web.settings import MB, WebSettings, is_loopback_host
 
@@ -117,7 +118,11 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 1
     with listener:
-        app = create_app(settings)
+        try:
+            app = create_app(settings)
+        except OvsubError as e:  # the job database: another server holds it, or it is damaged
+            print(f"ovsub serve: {e}", file=sys.stderr)
+            return 1
         if os.environ.get(NO_WARM_UP_ENV, "") not in ("1", "true", "yes"):
             _warm_up(settings)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -39,7 +39,8 @@ from ovsub import __version__, languages
 from ovsub.errors import MediaError, NoAudioStreamError
 from ovsub.options import CueOptions, JobOptions, ModelOptions, TranscribeOptions, build, option_fields
 from ovsub.web import runner
-from ovsub.web.jobs import Job, JobFinished, JobNotFound, JobQueue, QueueFull, eta_s
+from ovsub.web.jobs import JobFinished, JobNotFound, JobQueue, QueueFull
+from ovsub.web.records import Job, eta_s
 from ovsub.web.schemas import ERRORS, JobFields, JobList, JobOut, Language, MediaOut, ResultOut, ServerConfig
 from ovsub.web.security import RequestGuard, UrlRefused, check_url, display_name, token_matches
 from ovsub.web.settings import WebSettings, default_data_dir
@@ -47,7 +48,6 @@ from ovsub.web.uploads import BodyError, UploadSlots, human_size, read_job_form,
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and option fields on top of the file itself
-UPLOAD_PART = "upload.part"  # where an upload is written while it arrives (a generated name)
 SUBTITLE_TYPES = {
     "srt": "application/x-subrip",
     "vtt": "text/vtt",
@@ -242,7 +242,7 @@ def _files_api(queue: JobQueue, require_token: Callable[[Request], None]) -> API
 
 async def _receive_job(request: Request, job_id: str, folder: Path, settings: WebSettings) -> Job:
     """Read the body (the file straight to disk), check the options and the media or link; a Job to queue."""
-    upload = folder / UPLOAD_PART
+    upload = folder / runner.UPLOAD_PART
     chunks = timed(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s)
     try:
         form = await read_job_form(request.headers.get("content-type", ""), chunks, upload, settings.max_upload_bytes)

@@ -25,6 +25,10 @@ log = logging.getLogger("ovsub")
 
 SUBTITLE_FORMATS = ("srt", "vtt", "ttml", "json")  # written for every task; the page plays the VTT
 MEDIA_STEM = "media"  # the input's name on disk, whatever the client called it
+UPLOAD_PART = "upload.part"  # where an upload is written while it arrives
+DOWNLOAD_DIR = "download"  # where a link's download is staged until it is stored as the media
+# Also temporary, and all hidden: an output being written (fsutil.atomic_path: ``.media.*.part.vtt``) and a
+# writability probe (``.ovsub-write-check.*``). Nothing a job keeps has a name that starts with a dot.
 
 
 class JobCancelled(Exception):
@@ -98,7 +102,7 @@ def download_media(
 
     The download stops as soon as it passes ``max_bytes``; ``address_check`` vets every connection.
     """
-    staging = job_dir / "download"
+    staging = job_dir / DOWNLOAD_DIR
     try:
         fetched = download.fetch(
             url, cache_dir=staging, audio_only=False, max_bytes=max_bytes, address_check=address_check
@@ -132,6 +136,19 @@ def run(
     ]
     videos = [p.name for p in result.outputs if p.suffix not in {w.extension for w in FORMATS.values()}]
     return results, (videos[0] if videos else None), result.video_error
+
+
+def remove_temporary(job_dir: Path) -> list[str]:
+    """Delete what an interrupted request or job left half-made in ``job_dir``; the names removed."""
+    removed = []
+    for path in sorted(job_dir.iterdir()) if job_dir.is_dir() else []:
+        if path.name in (UPLOAD_PART, DOWNLOAD_DIR) or path.name.startswith("."):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def describe_failure(error: BaseException, job_dir: Path, name: str) -> str:
