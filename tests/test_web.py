@@ -944,3 +944,135 @@ def test_a_stalled_upload_does_not_hold_up_stopping(tmp_path: Path) -> None:
     assert err.count("Traceback") == err.count("CancelledError: Task cancelled, timeout graceful shutdown"), err
     assert not any((tmp_path / "jobs").iterdir()), "the cut-off upload must not stay"
 
+
+# --- jobs survive a restart, and expire on time (issue 13, item 11) -----------------------------
+
+STOP_S = 3.0  # how long stopping may take with a job in the middle of a long call
+
+
+@contextlib.contextmanager
+def serve_process(data_dir: Path, *options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``ovsub serve`` as a real process on a free port, once it answers: (process, its base URL)."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "ovsub", "serve", "--port", str(port), "--data-dir", str(data_dir), *options]
+    env = {**os.environ, "OVSUB_WEB_NO_WARM_UP": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/api/config", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "ovsub serve did not answer"
+                time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_restart_resumes_queued_and_running_jobs(
+    make_client: AppFactory, links: _LinkServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    first = make_client(data_dir=str(data_dir), allow_private_urls=True, workers=1)
+    links.gate.clear()
+    try:  # one job held in its download (a long call that never looks at the cancel flag), one waiting
+        held = first.post("/api/jobs", json={"url": links.url("/gate/clip.mp4"), "language": "en", **FAST}).json()
+        eventually(lambda: first.get(f"/api/jobs/{held['id']}").json()["stage"] == "downloading")
+        waiting = upload(first, AUDIO, language="en").json()
+        assert waiting["state"] == "queued", waiting
+        started = time.monotonic()
+        first.__exit__(None, None, None)  # the app's shutdown, as on Ctrl+C or SIGTERM
+        took = time.monotonic() - started
+    finally:
+        links.gate.set()
+    assert took < STOP_S, f"shutting down took {took:.1f} s"
+    assert first.app.state.queue.join(timeout_s=30)  # type: ignore[attr-defined]  # the old worker, let go
+    assert {i: r["state"] for i, r in stored_jobs(data_dir).items()} == {held["id"]: "queued", waiting["id"]: "queued"}
+
+    again = make_client(data_dir=str(data_dir), allow_private_urls=True)
+    for job_id in (held["id"], waiting["id"]):
+        job = wait(again, job_id)
+        assert job["state"] == "done" and job["results"][0]["cues"] > 0, job["error"]
+
+
+def test_a_restart_removes_a_cut_off_upload(make_client: AppFactory, tmp_path: Path) -> None:
+    with serve_process(tmp_path, "--model", "tiny.en", "--upload-idle-timeout", "600") as (process, base):
+        client = start_upload(int(base.rsplit(":", 1)[1]))
+        eventually(lambda: any((tmp_path / "jobs").glob("*/upload.part")))
+        process.kill()  # a crash: nothing is cleaned up
+        process.communicate()
+        client.close()
+    assert list((tmp_path / "jobs").glob("*/upload.part"))
+    again = make_client(data_dir=str(tmp_path))
+    assert list((tmp_path / "jobs").iterdir()) == [] and again.get("/api/jobs").json()["jobs"] == []
+
+
+def test_sigterm_stops_at_once_and_the_job_runs_after_restart(
+    make_client: AppFactory, links: _LinkServer, tmp_path: Path
+) -> None:
+    import httpx
+
+    links.gate.clear()
+    try:
+        with serve_process(tmp_path, "--allow-private-urls", "--workers", "1") as (process, base):
+            job = httpx.post(f"{base}/api/jobs", json={"url": links.url("/gate/clip.mp4"), "language": "en", **FAST})
+            job_id = job.json()["id"]
+            eventually(lambda: httpx.get(f"{base}/api/jobs/{job_id}").json()["stage"] == "downloading")
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=30)
+            took = time.monotonic() - started
+    finally:
+        links.gate.set()
+    assert took < STOP_S, f"ovsub serve took {took:.1f} s to stop"
+    assert process.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
+    assert stored_jobs(tmp_path)[job_id]["state"] == "queued"  # not "running": the next start runs it
+
+    again = make_client(data_dir=str(tmp_path), allow_private_urls=True)
+    done = wait(again, job_id)
+    assert done["state"] == "done" and done["results"][0]["cues"] > 0, done["error"]
+
+
+def test_an_expired_job_is_gone_on_time(make_client: AppFactory, links: _LinkServer) -> None:
+    max_age_s = 2.0
+    app = make_client(allow_private_urls=True, max_age_s=max_age_s)
+    job_id = app.post("/api/jobs", json={"url": links.url("/notes.txt")}).json()["id"]
+    job = wait(app, job_id)  # fails at once: the link is not media
+    assert job["state"] == "failed"
+    data_dir = app.app.state.data_dir  # type: ignore[attr-defined]
+    assert (data_dir / "jobs" / job_id).is_dir()
+    time.sleep(max(0.0, job["finished_at"] + max_age_s - time.time()) + 1.0)  # no request meanwhile
+    assert not (data_dir / "jobs" / job_id).exists(), "the folder of an expired job must go on time"
+    assert app.get(f"/api/jobs/{job_id}").status_code == 404
+    assert job_id not in [j["id"] for j in app.get("/api/jobs").json()["jobs"]]
+
+
+def test_job_json_of_older_versions_moves_into_the_database(
+    make_client: AppFactory, links: _LinkServer, tmp_path: Path
+) -> None:
+    from ovsub.web.store import StoreError
+
+    data_dir = tmp_path / "data"
+    app = make_client(data_dir=str(data_dir), allow_private_urls=True)
+    with pytest.raises(StoreError, match="another ovsub server"):  # one server per data folder
+        create_app(WebSettings(data_dir=str(data_dir)))
+    job_id = app.post("/api/jobs", json={"url": links.url("/notes.txt")}).json()["id"]
+    assert wait(app, job_id)["state"] == "failed"
+    app.__exit__(None, None, None)
+    (data_dir / "jobs" / job_id / "job.json").write_text(json.dumps(stored_jobs(data_dir)[job_id]))
+    (data_dir / "jobs.sqlite3").unlink()  # as an older version left it
+    (data_dir / "jobs" / "0123456789abcdef").mkdir()
+    (data_dir / "jobs" / "0123456789abcdef" / "job.json").write_text('{"version": 1}')  # unreadable: dropped
+
+    again = make_client(data_dir=str(data_dir))
+    assert again.get(f"/api/jobs/{job_id}").json()["state"] == "failed"
+    assert sorted(p.name for p in (data_dir / "jobs").rglob("*")) == [job_id]
