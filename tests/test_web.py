@@ -1042,6 +1042,26 @@ def test_sigterm_stops_at_once_and_the_job_runs_after_restart(
     assert done["state"] == "done" and done["results"][0]["cues"] > 0, done["error"]
 
 
+def test_sigterm_in_the_middle_of_a_decode_stops_at_once(tmp_path: Path) -> None:
+    """What took 10-12 s before: a worker inside a batch of windows on the model, which cannot be interrupted."""
+    import httpx
+
+    long_audio = DATA / "english" / "long" / "derived_librispeech_concat_10utt.flac"  # 89 s
+    with serve_process(tmp_path, "--workers", "1") as (process, base):
+        with long_audio.open("rb") as f:
+            answer = httpx.post(f"{base}/api/jobs", files={"file": ("talk.flac", f)}, data={"language": "en"})
+        job_id = answer.json()["id"]
+        eventually(lambda: httpx.get(f"{base}/api/jobs/{job_id}").json()["stage"] == "transcribing", timeout_s=60)
+        time.sleep(1.0)  # into the first batch
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - started
+    assert took < STOP_S, f"ovsub serve took {took:.1f} s to stop"
+    assert "Traceback" not in err, err
+    assert stored_jobs(tmp_path)[job_id]["state"] == "queued"
+    assert (tmp_path / "jobs" / job_id / "media.flac").is_file()  # kept for the next start
+
 def test_an_expired_job_is_gone_on_time(make_client: AppFactory, links: _LinkServer) -> None:
     max_age_s = 2.0
     app = make_client(allow_private_urls=True, max_age_s=max_age_s)
