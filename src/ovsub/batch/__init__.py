@@ -5,7 +5,8 @@
     work.py    what a worker does with one input: Task -> run_one() -> Outcome (plain, picklable data)
     local.py   the Executor for one machine: N worker processes, each with one model and its share of the cores
     cluster.py the Executor for a Ray cluster (``--ray [ADDRESS]``; imported only then, needs ovsub[cluster])
-    driver.py  the loop: sync the ledger, hand tasks out, publish outcomes, progress and summary
+    driver.py  the loop: recover, sync the ledger with INPUTS, hand tasks out, publish outcomes
+    report.py  progress lines over the whole archive, the summary, ``--status``
     command.py the ``ovsub batch`` subcommand (cli.py only registers it)
 
 Only the driver writes the ledger. A worker transcribes into a staging folder of its input
@@ -31,7 +32,7 @@ The executor interface (``work.Executor``), for ``local.LocalExecutor`` and ``cl
   ``setup.threads`` inference threads; one model per worker process.
 - An executor is made by ``make_executor(setup, ray_address)`` in ``local.py``:
   ``local.LocalExecutor(setup)`` without ``--ray``, else ``cluster.RayExecutor(setup, address)``
-  (``address`` None: start or join a local Ray, as ``ray.init()`` does).
+  (``address`` None: a new local Ray just for the run; ``auto`` joins the one ``ray start`` runs here).
 - Outputs are written to ``Task.staging_dir``, a path the worker must see: on a cluster, OUT is on a
   shared file system.
 """
