@@ -214,8 +214,10 @@ def open_ledger(out_dir: str | Path, create: bool = True) -> Iterator[Ledger]:
     if not create and not path.is_file():
         raise OutputError(f"{path}: no batch ledger here; is {out_dir} the -o folder of an `ovsub batch` run?")
     try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30.0)
-    except sqlite3.Error as e:
+    except (OSError, sqlite3.Error) as e:
         raise OutputError(f"{path}: cannot open the batch ledger ({e})") from e
     with closing(conn):
         conn.row_factory = sqlite3.Row
