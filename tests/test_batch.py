@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pysubs2
 import pytest
 
-from ovsub.batch import inputs
+from ovsub.batch import driver, inputs
 from ovsub.batch.driver import recover, run_batch, staging_root, sync
 from ovsub.batch.ledger import LEDGER_NAME, open_ledger, options_fingerprint
 from ovsub.batch.local import InlineExecutor, worker_setup
@@ -110,6 +112,53 @@ def test_recovery_publishes_a_finished_attempt_and_deletes_unfinished_ones(tmp_p
         assert [(r.state, r.completions) for r in ledger.rows()] == [("done", 1), ("queued", 0)]
 
 
+class Killed(BaseException):
+    """A kill -9, as far as the code under test can tell: it stops where it is."""
+
+
+@pytest.mark.parametrize("kill_at", range(5))
+def test_a_kill_anywhere_in_publishing_is_finished_by_the_next_start(tmp_path, monkeypatch, kill_at):
+    """Publishing is two renames, the ledger's commit, the staging's removal: killed before any of them (or
+    none), the next start ends with the outputs in place and the input done once."""
+    out = tmp_path / "out"
+    with open_ledger(out) as ledger:
+        row, _ = ledger.enqueue("/in/a.mp3", "h", (1, 1), FP, str(out / "a"), None)
+        ledger.start(row.id)
+        staging = staging_root(out) / str(row.id)
+        staging.mkdir(parents=True)
+        (staging / "a.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+        (staging / "a.json").write_text("{}")
+        outcome = Outcome(row.id, 1, True, ("a.srt", "a.json"), 1.0, 2.0)
+        write_marker(staging, outcome)
+        steps = {"done": 0}
+
+        def step(real):
+            def wrapped(*args, **kwargs):
+                if steps["done"] == kill_at:
+                    raise Killed
+                steps["done"] += 1
+                return real(*args, **kwargs)
+
+            return wrapped
+
+        monkeypatch.setattr(driver.os, "replace", step(os.replace))
+        monkeypatch.setattr(driver.Ledger, "finish", step(driver.Ledger.finish))
+        monkeypatch.setattr(driver, "_remove", step(driver._remove))
+        if kill_at < 4:
+            with pytest.raises(Killed):
+                driver.publish(ledger, ledger.get(row.id), outcome, staging)
+        else:
+            driver.publish(ledger, ledger.get(row.id), outcome, staging)
+        monkeypatch.undo()
+    with open_ledger(out) as ledger:  # the next start
+        recover(ledger, out)
+        done = ledger.get(row.id)
+        assert (done.state, done.attempts, done.completions) == ("done", 1, 1)
+        assert sorted(Path(p).name for p in done.outputs) == ["a.json", "a.srt"]
+    assert pysubs2.load(str(out / "a.srt")).events and (out / "a.json").read_text() == "{}"
+    assert list(staging_root(out).iterdir()) == []
+
+
 # -- inputs -------------------------------------------------------------------------------------------------
 
 
@@ -119,7 +168,7 @@ def test_inputs_mirror_their_folders_and_names_that_would_clash_stay_apart(tmp_p
         (tmp_path / name).write_bytes(b"")
     listing = tmp_path / "list.txt"
     listing.write_text("# links and a path relative to this list\nhttps://a.example/x/talk.mp4\n"
-                       "https://b.example/talk.mp4\n2019/talk.mp4\n\n")  # fmt: skip
+                       "https://b.example/talk.mp4\n2019/talk.mp4\n\ngone.mp3\n")  # fmt: skip
     out = tmp_path / "out"
     found = inputs.collect([str(tmp_path), str(listing)], out)
     where = {e.source.replace(str(tmp_path), "IN"): e.out_prefix.replace(str(out), "OUT") for e in found}
@@ -129,6 +178,7 @@ def test_inputs_mirror_their_folders_and_names_that_would_clash_stay_apart(tmp_p
         "IN/2020/talk.wav": "OUT/2020/talk.wav",
         "https://a.example/x/talk.mp4": f"OUT/talk-{inputs.content_hash('https://a.example/x/talk.mp4')[4:12]}",
         "https://b.example/talk.mp4": f"OUT/talk-{inputs.content_hash('https://b.example/talk.mp4')[4:12]}",
+        "IN/gone.mp3": "OUT/gone",  # listed but missing: it will fail alone
     }  # the folder's own copy of 2019/talk.mp4 once, nothing from OUT, no .doc
     assert str(inputs.final_path("OUT/2020/talk.wav", "/in/2020/talk.wav", "talk.srt")) == "OUT/2020/talk.wav.srt"
 
@@ -195,3 +245,40 @@ def test_the_command_with_two_workers_and_its_status(data_dir, tmp_path):
     shown = subprocess.run([sys.executable, "-m", "ovsub", "batch", "--status", str(out)], capture_output=True,
                            text=True, env=env, timeout=120)  # fmt: skip
     assert shown.returncode == 1 and "4 inputs: 3 done, 1 failed, 0 queued, 0 running" in shown.stdout
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes (multiprocessing spawn children) of ``pid``."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
+def test_a_worker_killed_mid_input_has_that_input_redone_and_the_run_succeeds(data_dir, tmp_path):
+    clips = [str(p) for p in _clips(data_dir, 4)]
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmd = [sys.executable, "-m", "ovsub", "batch", *clips, "-o", str(out), "--workers", "2", "--beam-size", "1"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not (out / LEDGER_NAME).is_file() or not _states(out).count("done"):  # the models are loaded, both busy
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _workers_of(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert stderr.count("its worker process died (exit code -9); it goes back in the queue") == 1, stderr
+    with open_ledger(out) as ledger:
+        rows = ledger.rows()
+    assert [(r.state, r.completions) for r in rows] == [("done", 1)] * 4
+    assert sorted(r.attempts for r in rows) == [1, 1, 1, 2]
+
+
+def _states(out: Path) -> list[str]:
+    with sqlite3.connect(f"file:{out / LEDGER_NAME}?mode=ro", uri=True, timeout=30) as conn:
+        try:
+            return [s for (s,) in conn.execute("SELECT state FROM inputs")]
+        except sqlite3.OperationalError:
+            return []

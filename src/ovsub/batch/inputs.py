@@ -45,7 +45,8 @@ class Entry:
 
 def collect(inputs: Sequence[str], out: Path) -> list[Entry]:
     """Every input ``inputs`` name (each once, in the order given, a folder's files sorted), anything inside
-    ``out`` left out; InputNotFoundError for a name that is neither a file, a folder nor a link."""
+    ``out`` left out. InputNotFoundError for a name given that is neither a file, a folder nor a link; a
+    list's entry that is missing is kept, to fail on its own."""
     found: list[tuple[str, Path]] = []  # (source, the folder its path is mirrored from)
     for item in inputs:
         found.extend(_expand(item))
@@ -73,7 +74,10 @@ def _expand(item: str, base: Path | None = None) -> list[tuple[str, Path]]:
             log.warning("%s: no media files in this folder", item)
         return [(str(p), root) for p in files]
     if not path.is_file():
-        raise InputNotFoundError(f"{item}: no such file or folder")
+        if base is None:  # a name on the command line: most likely a typo, refused before any work
+            raise InputNotFoundError(f"{item}: no such file or folder")
+        gone = path.absolute()  # a list's entry: it fails alone (an archive's list outlives some files)
+        return [(str(gone), gone.parent)]
     if path.suffix.lower() == LIST_SUFFIX:
         return _read_list(path)
     resolved = path.resolve()

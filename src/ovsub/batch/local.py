@@ -18,6 +18,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -68,7 +69,11 @@ class _Worker:
 
 
 def _worker_main(setup: WorkerSetup, conn: Connection) -> None:
-    """A worker process: load the model, then run the tasks the driver sends until told to stop."""
+    """A worker process: load the model, then run the tasks the driver sends until told to stop.
+
+    Ctrl-C reaches the whole process group; the driver alone decides what it means (it stops the workers).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         warm(setup)
     except OvsubError as e:
@@ -146,7 +151,7 @@ class LocalExecutor:
         if w.process.sentinel in ready or not w.process.is_alive():
             w.process.join(1.0)
             why = f"its worker process died (exit code {w.process.exitcode})"
-            log.warning("%s: %s; it will be tried again", w.task.source, why)
+            log.info("%s: %s", w.task.source, why)
             lost = Outcome.lost_task(w.task, why)
             self.workers[self.workers.index(w)] = self._start()
             return lost
