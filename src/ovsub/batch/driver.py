@@ -143,9 +143,9 @@ def _enqueue(ledger: Ledger, entry: Entry, fingerprint: tuple[str, str]) -> Row:
         known = ledger.known_hash(entry.source, *stat) if stat else None
         digest = known or inputs.content_hash(entry.source)
     except OSError as e:
-        known = ledger.find(entry.source)
-        if known and known.state == "done":  # transcribed already; the file has gone since
-            return known
+        former = ledger.find(entry.source)
+        if former and former.state == "done":  # transcribed already; the file has gone since
+            return former
         row, _ = ledger.enqueue(entry.source, _UNREADABLE, None, fingerprint, entry.out_prefix, None)
         ledger.fail(row.id, f"{entry.source}: cannot read ({e.strerror or e})")
         return ledger.get(row.id) or row
