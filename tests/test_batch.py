@@ -282,3 +282,18 @@ def _states(out: Path) -> list[str]:
             return [s for (s,) in conn.execute("SELECT state FROM inputs")]
         except sqlite3.OperationalError:
             return []
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_goes_on(tmp_path):
+    from ovsub.errors import OutputError
+
+    class Nested:  # an executor that tries a second run on OUT while the first runs
+        def run(self, next_task, on_done):
+            with pytest.raises(OutputError, match="another `ovsub batch` is running"):
+                run_batch(entries, FAST, tmp_path / "out", InlineExecutor())
+            while (task := next_task()) is not None:
+                on_done(Outcome(task.key, task.attempt, False, error="not run"))
+
+    (tmp_path / "a.mp3").write_bytes(b"x")
+    entries = inputs.collect([str(tmp_path / "a.mp3")], tmp_path / "out")
+    assert list(run_batch(entries, FAST, tmp_path / "out", Nested()).failed.values()) == ["not run"]

@@ -21,7 +21,8 @@ import logging
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ovsub.batch import inputs
 from ovsub.batch.inputs import Entry
 from ovsub.batch.ledger import Ledger, Row, open_ledger, options_fingerprint
 from ovsub.batch.work import MARKER_SUFFIX, MAX_ATTEMPTS, Executor, Outcome, Task, marker_path, read_marker
+from ovsub.errors import OutputError
 from ovsub.fsutil import check_writable_dir
 from ovsub.options import JobOptions, replace
 
@@ -209,6 +211,25 @@ def _marked(staging: Path, lost: Outcome) -> Outcome:
     return found if found and found.key == lost.key and found.attempt == lost.attempt else lost
 
 
+@contextmanager
+def _only_run(out: Path) -> Iterator[None]:
+    """Hold OUT's lock for the run: a second run on OUT would take the first one's inputs for a killed run's
+    and do them again. The lock goes with the process, so a kill -9 leaves none behind."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: unguarded
+        yield
+        return
+    lock = out / WORK_DIR / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise OutputError(f"{out}: another `ovsub batch` is running on this folder; wait for it, or stop it") from e
+        yield
+
+
 def run_batch(
     entries: Sequence[Entry],
     job: JobOptions,
@@ -223,7 +244,7 @@ def run_batch(
     Interrupted (Ctrl-C, a model that cannot load), the inputs handed out go back to queued for the next run.
     """
     check_writable_dir(out)
-    with open_ledger(out) as ledger:
+    with _only_run(out), open_ledger(out) as ledger:
         recover(ledger, out)
         todo, tally = sync(ledger, entries, job, retry_failed)
         driver = Driver(ledger, out, job, tally, event or (lambda kind, row, tally: None))
