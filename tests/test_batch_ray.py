@@ -93,3 +93,15 @@ def test_a_ray_worker_killed_mid_file_has_its_file_redone_and_nothing_is_lost(da
     assert code == 0
     attempts = _check_done(tmp_path, 3)
     assert sorted(attempts.values()) == [1, 1, 2]  # the killed file was redone, and its attempt counted
+
+
+def test_a_model_no_worker_can_load_stops_the_run_with_the_reason(data_dir: Path, tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    argv = ["batch", *_clips(data_dir, 1), "-o", str(tmp_path / "out"), "--workers", "2", *OPTIONS]
+    assert cli.main([*argv, "--model", str(empty), "--ray"]) == 1
+    err = capsys.readouterr().err
+    assert "could not load the model" in err and "not a model folder" in err
+    assert not ray.is_initialized()  # the cluster is shut down all the same
+    with open_ledger(tmp_path / "out", create=False) as ledger:
+        assert [r.state for r in ledger.rows()] == ["queued"]  # nothing was lost: the next run takes it

@@ -175,7 +175,8 @@ class RayExecutor:
                     break
                 slot = self._idle.pop()
                 slot.task = task
-                self._slots[slot.actor.run.remote(task)] = slot
+                # Through the object store: a path, options and a staging folder (Ray hands the actor the value).
+                self._slots[slot.actor.run.remote(ray.put(task))] = slot
             if drained and not any(s.task is not None for s in self._slots.values()):
                 return  # nothing waiting, nothing in flight (actors still loading are not waited for)
             done, _ = ray.wait(list(self._slots), num_returns=1)
