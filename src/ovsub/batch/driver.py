@@ -200,7 +200,10 @@ class Driver:
         else:
             if not outcome.ok:
                 _remove(staging)
-                self.ledger.fail(row.id, outcome.error or "failed", outcome.wall_s)
+                error = outcome.error or "failed"
+                if outcome.lost:
+                    error += f", {MAX_ATTEMPTS} times in this run; not tried again (--retry-failed will)"
+                self.ledger.fail(row.id, error, outcome.wall_s)
             failed = self.ledger.get(row.id) or row
             self.tally.failed[row.source] = failed.error or "failed"
             self.event("failed", failed, self.tally)

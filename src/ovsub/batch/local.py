@@ -33,7 +33,7 @@ from ovsub.whisper import Transcriber
 log = logging.getLogger("ovsub")
 
 MAX_IDLE_DEATHS = 3  # workers that die before taking any task (while loading the model): then the run stops
-STOP_TIMEOUT_S = 10.0  # a worker not gone this long after being told to stop is terminated
+STOP_TIMEOUT_S = 10.0  # at the end of a run, a worker not gone this long after being told to stop is terminated
 
 
 def usable_cores() -> int:
@@ -110,8 +110,10 @@ class LocalExecutor:
         self.workers = [self._start() for _ in range(self.setup.workers)]
         try:
             self._loop(next_task, on_done)
-        finally:
-            self._stop()
+        except BaseException:  # Ctrl-C, a model that cannot load: stop now (the next run cleans up after them)
+            self._stop(wait_s=0.0)
+            raise
+        self._stop(wait_s=STOP_TIMEOUT_S)
 
     def _loop(self, next_task: Callable[[], Task | None], on_done: Callable[[Outcome], None]) -> None:
         drained = False
@@ -164,12 +166,12 @@ class LocalExecutor:
             raise OvsubError(f"batch workers keep dying before any work (last exit code {code}); see the log with -v")
         self.workers[i] = self._start()
 
-    def _stop(self) -> None:
+    def _stop(self, wait_s: float) -> None:
         for w in self.workers:
             with contextlib.suppress(OSError):
                 w.conn.send(None)
         for w in self.workers:
-            w.process.join(STOP_TIMEOUT_S)
+            w.process.join(wait_s)
             if w.process.is_alive():
                 w.process.terminate()
                 w.process.join(STOP_TIMEOUT_S)

@@ -124,13 +124,16 @@ def _failed(task: Task, staging: Path, error: str, started: float) -> Outcome:
 
 def write_marker(staging: Path, outcome: Outcome) -> None:
     """Say, atomically and durably, that ``staging`` holds the complete outputs of ``outcome``."""
-    from ovsub.fsutil import write_text_atomic
+    from ovsub.fsutil import atomic_path
 
     for name in outcome.outputs:  # the outputs' bytes reach the disk before the marker says they are there
         _fsync(staging / name)
     data = {"key": outcome.key, "attempt": outcome.attempt, "outputs": list(outcome.outputs),
             "audio_s": outcome.audio_s, "wall_s": outcome.wall_s}  # fmt: skip
-    write_text_atomic(marker_path(staging), json.dumps(data))
+    with atomic_path(marker_path(staging)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data))
+        f.flush()
+        os.fsync(f.fileno())  # and so do the marker's, before its rename
     _fsync(staging.parent)
 
 
