@@ -123,22 +123,24 @@ class RayExecutor:
         ray = _ray()
         if not ray.is_initialized():
             self._connect(ray)
+        self._open = True  # from here on, close() undoes it
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.workers = _fit_workers(self.workers, self.threads, cpus)
         self._actor_class = ray.remote(num_cpus=self.threads, max_restarts=0)(OvsubWorker)
-        self._open = True
         for _ in range(self.workers):
             self._start_actor()
-        log.info("ray: %d actors x %d threads on a cluster of %d CPUs", self.workers, self.threads, cpus)
+        log.info("ray: %d actors of %d CPU(s) each, on a cluster of %d CPUs", self.workers, self.threads, cpus)
 
     def _connect(self, ray: Any) -> None:
+        verbose = log.isEnabledFor(logging.INFO)  # -v: Ray's own lines and the actors' logs too
+        quiet = {"logging_level": logging.INFO if verbose else logging.WARNING, "log_to_driver": verbose}
         if self.address is None:
             # A new cluster of just the CPUs this run asks for; the workers import the driver's ovsub.
             cpus = max(1, self.workers) * self.threads
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": _local_pythonpath()})  # fmt: skip
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                     runtime_env={"env_vars": _local_pythonpath()}, **quiet)  # fmt: skip
         else:
-            ray.init(address=self.address, log_to_driver=False)
+            ray.init(address=self.address, **quiet)
         self._connected_here = True
 
     def close(self) -> None:
@@ -224,7 +226,8 @@ class RayExecutor:
     def _start_failed(self, ray: Any, slot: _Slot, error: Exception) -> None:
         self.failed_starts += 1
         if self.failed_starts >= MAX_FAILED_STARTS * self.workers:
-            raise OvsubError(f"Ray workers fail to start (is the same ovsub installed on every node?): {error}")
+            raise OvsubError(f"Ray workers fail to start (is the same ovsub installed on every node? Ray's logs are in "
+                             f"/tmp/ray/session_latest/logs on each): {error}")
         log.warning("ray: a worker failed to start, starting another: %s", error)
         self._replace(ray, slot)
 
