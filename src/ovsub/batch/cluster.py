@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import ovsub
@@ -86,9 +85,9 @@ class _Slot:
 class RayExecutor:
     """Runs tasks on Ray actors; the contract is ``work.Executor``'s (see the package docstring).
 
-    ``run`` alone connects (or starts a local cluster), starts the actors and, when done, kills them and
-    disconnects (shutting down a cluster it started). Used as a context manager, the actors and their
-    loaded models outlive one ``run`` and are released on exit.
+    ``run`` connects (or starts a local cluster), starts the actors and, when done, kills them and
+    disconnects, shutting down a cluster it started (a Ray already initialized in this process is used
+    as it is, and left connected).
     """
 
     def __init__(self, setup: WorkerSetup, address: str | None = None) -> None:
@@ -105,16 +104,6 @@ class RayExecutor:
         self._actor_class: Any = None
         self._connected_here = False
         self._open = False
-        self._entered = False
-
-    def __enter__(self) -> RayExecutor:
-        self._entered = True
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self._entered = False
-        self.close()
 
     def start(self) -> None:
         """Connect to the cluster (or start a local one) and start the actors; they load their models."""
@@ -163,8 +152,7 @@ class RayExecutor:
         try:
             self._loop(next_task, on_done)
         finally:
-            if not self._entered:
-                self.close()
+            self.close()
 
     def _loop(self, next_task: Callable[[], Task | None], on_done: Callable[[Outcome], None]) -> None:
         ray = _ray()
