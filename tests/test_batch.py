@@ -18,7 +18,7 @@ import pytest
 
 from ovsub.batch import driver, inputs
 from ovsub.batch.driver import recover, run_batch, staging_root, sync
-from ovsub.batch.ledger import LEDGER_NAME, open_ledger, options_fingerprint
+from ovsub.batch.ledger import LEDGER_NAME, PENDING, open_ledger, options_fingerprint
 from ovsub.batch.local import InlineExecutor, worker_setup
 from ovsub.batch.report import status
 from ovsub.batch.work import Outcome, write_marker
@@ -81,6 +81,7 @@ def test_rows_a_killed_run_left_running_are_queued_again_and_failed_wait_for_ret
     with open_ledger(tmp_path / "out") as ledger:
         todo, tally = sync(ledger, entries, FAST, retry_failed=False)
         assert len(todo) == 2 and tally.total == 2 and tally.audio_total_s == 0
+        assert [r.content_hash for r in ledger.rows()] == [PENDING, PENDING]  # the worker will hash them
         ledger.start(todo[0])
         ledger.start(todo[1])
         ledger.fail(todo[1], "bad")
@@ -92,6 +93,21 @@ def test_rows_a_killed_run_left_running_are_queued_again_and_failed_wait_for_ret
         (tmp_path / "a.mp3").write_bytes(b"changed")  # new content: a new row state, attempts from 0
         sync(ledger, entries, FAST, retry_failed=False)
         assert ledger.rows()[0].attempts == 0
+
+
+def test_a_done_file_only_touched_is_skipped_and_one_changed_is_redone(tmp_path):
+    media, out = tmp_path / "a.mp3", tmp_path / "out"
+    media.write_bytes(b"one")
+    entries = inputs.collect([str(media)], out)
+    with open_ledger(out) as ledger:
+        todo, _ = sync(ledger, entries, FAST, retry_failed=False)
+        ledger.start(todo[0])
+        ledger.finish(todo[0], 1, [], 1.0, 1.0, inputs.content_hash(str(media)))
+        os.utime(media, ns=(1, 1))
+        assert sync(ledger, entries, FAST, retry_failed=False)[0] == []  # hashed again: the same bytes
+        media.write_bytes(b"two")
+        assert sync(ledger, entries, FAST, retry_failed=False)[0] == todo
+        assert ledger.get(todo[0]).content_hash == inputs.content_hash(str(media))
 
 
 def test_recovery_publishes_a_finished_attempt_and_deletes_unfinished_ones(tmp_path):
@@ -214,6 +230,7 @@ def test_a_batch_resumes_skips_done_inputs_and_fails_a_broken_one_alone(data_dir
     with open_ledger(out) as ledger:
         rows = ledger.rows()
     assert [(r.state, r.attempts, r.completions) for r in rows] == [("done", 1, 1), ("done", 1, 1), ("failed", 2, 0)]
+    assert [r.content_hash for r in rows[:2]] == [inputs.content_hash(s) for s in sources[:2]]  # as the worker read it
     lines = status(rows, out / LEDGER_NAME)
     assert "3 inputs: 2 done, 1 failed, 0 queued, 0 running" in lines[0]
     assert any(line.startswith(f"  failed: {broken.resolve()} (attempts 2):") for line in lines)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ovsub.batch import inputs
 from ovsub.batch.inputs import Entry
-from ovsub.batch.ledger import Ledger, Row, open_ledger, options_fingerprint
+from ovsub.batch.ledger import PENDING, Ledger, Row, open_ledger, options_fingerprint
 from ovsub.batch.work import MARKER_SUFFIX, MAX_ATTEMPTS, Executor, Outcome, Task, marker_path, read_marker
 from ovsub.errors import OutputError
 from ovsub.fsutil import check_writable_dir
@@ -96,7 +96,8 @@ def publish(ledger: Ledger, row: Row, outcome: Outcome, staging: Path) -> bool:
         ledger.fail(row.id, f"{row.out_prefix}: cannot put an output in place ({e.strerror or e})")
         _remove(staging)
         return False
-    ledger.finish(row.id, outcome.attempt, [str(p) for p in finals], outcome.audio_s, outcome.wall_s)
+    ledger.finish(row.id, outcome.attempt, [str(p) for p in finals], outcome.audio_s, outcome.wall_s,
+                  outcome.content_hash)  # fmt: skip
     _remove(staging)
     return True
 
@@ -142,8 +143,7 @@ def _enqueue(ledger: Ledger, entry: Entry, fingerprint: tuple[str, str]) -> Row:
     """The entry's row, queued if new or changed; failed at once if the file cannot be read."""
     try:
         stat = inputs.file_stat(entry.source)
-        known = ledger.known_hash(entry.source, *stat) if stat else None
-        digest = known or inputs.content_hash(entry.source)
+        digest = _digest(ledger, entry.source, stat)
     except OSError as e:
         former = ledger.find(entry.source)
         if former and former.state == "done":  # transcribed already; the file has gone since
@@ -158,6 +158,19 @@ def _enqueue(ledger: Ledger, entry: Entry, fingerprint: tuple[str, str]) -> Row:
             ledger.set_audio(row.id, length)
             row = ledger.get(row.id) or row
     return row
+
+
+def _digest(ledger: Ledger, source: str, stat: tuple[int, int] | None) -> str:
+    """The content hash to match ``source``'s row with. A file is read here only if it was hashed before and its
+    size or time changed (touched, or changed?); a new one is hashed by the worker that transcribes it, so a first
+    run over terabytes starts at once, and its workers hash in parallel what they read anyway."""
+    if stat is None:
+        return inputs.content_hash(source)  # a link: the hash of the link, nothing to read
+    known = ledger.known_hash(source, *stat)
+    if known is not None:
+        return known  # as it was (PENDING if no worker has read it yet)
+    former = ledger.find(source)
+    return inputs.content_hash(source) if former and former.content_hash else PENDING
 
 
 class Driver:

@@ -35,12 +35,13 @@ from ovsub.options import JobOptions, to_dict
 LEDGER_NAME = "ovsub-batch.sqlite"
 SCHEMA_VERSION = 1
 STATES = ("queued", "running", "done", "failed")
+PENDING = ""  # the content hash of a file no worker has read yet (see driver.sync)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
     id INTEGER PRIMARY KEY,
     source TEXT NOT NULL UNIQUE,       -- absolute path, or the link as given
-    content_hash TEXT NOT NULL,        -- sha256 of the file's bytes; for a link, of the link ("url:...")
+    content_hash TEXT NOT NULL,        -- sha256 of the file's bytes ('' until a worker read it); a link's: url:...
     size INTEGER,                      -- with mtime_ns: the file as hashed, so an unchanged file is not hashed again
     mtime_ns INTEGER,
     options_fp TEXT NOT NULL,          -- sha256 of `options`
@@ -117,7 +118,8 @@ class Ledger:
         return [_row(r) for r in self.conn.execute("SELECT * FROM inputs ORDER BY id")]
 
     def known_hash(self, source: str, size: int, mtime_ns: int) -> str | None:
-        """The content hash recorded for ``source`` if the file still has the size and time it had then."""
+        """The content hash recorded for ``source`` (PENDING if not read yet) if the file still has the size and
+        time it had then; else None."""
         row = self.find(source)
         return row.content_hash if row and row.size == size and row.mtime_ns == mtime_ns else None
 
@@ -134,7 +136,10 @@ class Ledger:
         size, mtime_ns = stat or (None, None)
         fp, options = fingerprint
         row = self.find(source)
-        if row and row.content_hash == content_hash and row.options_fp == fp:
+        same_content = row is not None and row.content_hash == content_hash and (
+            content_hash != PENDING or (row.size, row.mtime_ns) == (size, mtime_ns)  # never read: trust the stat only
+        )
+        if row and same_content and row.options_fp == fp:
             # Touched, not changed. A done row's outputs stay where they are (its `outputs` say where), even if
             # this run would put them elsewhere (another set of INPUTS has another common folder).
             prefix = row.out_prefix if row.state == "done" else out_prefix
@@ -175,13 +180,17 @@ class Ledger:
         self._update(key, state="running", attempts=row.attempts + 1, error=None)
         return row.attempts + 1
 
-    def finish(self, key: int, attempt: int, outputs: list[str], audio_s: float, wall_s: float) -> bool:
-        """-> done, with what it made; False (nothing changed) if that attempt was recorded done already."""
+    def finish(self, key: int, attempt: int, outputs: list[str], audio_s: float, wall_s: float,
+               content_hash: str = PENDING) -> bool:  # fmt: skip
+        """-> done, with what it made (and the content hash its worker read, if the row had none yet); False
+        (nothing changed) if that attempt was recorded done already."""
         row = self._must(key)
         if row.state == "done" and row.attempts == attempt:
             return False
+        digest = row.content_hash or content_hash
         self._update(key, state="done", attempts=max(row.attempts, attempt), completions=row.completions + 1,
-                     outputs=json.dumps(outputs), error=None, audio_s=audio_s, wall_s=wall_s)  # fmt: skip
+                     outputs=json.dumps(outputs), error=None, audio_s=audio_s, wall_s=wall_s,
+                     content_hash=digest)  # fmt: skip
         return True
 
     def fail(self, key: int, error: str, wall_s: float | None = None) -> None:
@@ -240,4 +249,4 @@ def _prepare(conn: sqlite3.Connection, path: Path, create: bool) -> None:
         raise OutputError(f"{path}: not a usable batch ledger ({e})") from e
 
 
-__all__ = ["LEDGER_NAME", "Ledger", "Row", "STATES", "open_ledger", "options_fingerprint"]
+__all__ = ["LEDGER_NAME", "PENDING", "Ledger", "Row", "STATES", "open_ledger", "options_fingerprint"]

@@ -62,6 +62,7 @@ class Outcome:
     wall_s: float = 0.0  # worker time spent on it
     error: str | None = None  # why it failed
     lost: bool = False  # the worker died on it: not the input's fault (maybe), offer it again
+    content_hash: str = ""  # sha256 of the file as the worker read it ("" for a link)
 
     @classmethod
     def lost_task(cls, task: Task, why: str) -> Outcome:
@@ -101,18 +102,23 @@ def run_one(task: Task, transcriber: Transcriber | None = None, setup: WorkerSet
         transcriber = warm(setup)
     try:
         from ovsub import pipeline
+        from ovsub.batch.inputs import content_hash
+        from ovsub.download import is_url
 
+        digest = "" if is_url(task.source) else content_hash(task.source)  # the ledger keeps it (see driver)
         result = pipeline.process(task.source, job, transcriber=transcriber)
         if result.video_error:
             raise OvsubError(result.video_error)
     except OvsubError as e:
         return _failed(task, staging, str(e), started)
+    except OSError as e:  # the file cannot be read to hash it
+        return _failed(task, staging, f"{task.source}: cannot read ({e.strerror or e})", started)
     except Exception as e:  # a defect of ovsub's: this input fails, the archive goes on
         log.debug("%s: internal error", task.source, exc_info=True)
         return _failed(task, staging, f"internal error ({type(e).__name__}: {e}); please report it", started)
     outputs = tuple(str(p.relative_to(staging)) for p in result.outputs)
     audio_s = max((s.info.duration_s for s in result.subtitles), default=0.0)
-    outcome = Outcome(task.key, task.attempt, True, outputs, audio_s, time.monotonic() - started)
+    outcome = Outcome(task.key, task.attempt, True, outputs, audio_s, time.monotonic() - started, content_hash=digest)
     write_marker(staging, outcome)
     return outcome
 
@@ -129,7 +135,7 @@ def write_marker(staging: Path, outcome: Outcome) -> None:
     for name in outcome.outputs:  # the outputs' bytes reach the disk before the marker says they are there
         _fsync(staging / name)
     data = {"key": outcome.key, "attempt": outcome.attempt, "outputs": list(outcome.outputs),
-            "audio_s": outcome.audio_s, "wall_s": outcome.wall_s}  # fmt: skip
+            "audio_s": outcome.audio_s, "wall_s": outcome.wall_s, "content_hash": outcome.content_hash}  # fmt: skip
     with atomic_path(marker_path(staging)) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(data))
         f.flush()
@@ -141,8 +147,9 @@ def read_marker(path: Path) -> Outcome | None:
     """The Outcome a marker records, or None if it is unreadable (then the attempt is redone)."""
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return Outcome(int(data["key"]), int(data["attempt"]), True, tuple(str(n) for n in data["outputs"]),
-                       float(data["audio_s"]), float(data["wall_s"]))  # fmt: skip
+        outputs = tuple(str(n) for n in data["outputs"])
+        return Outcome(int(data["key"]), int(data["attempt"]), True, outputs, float(data["audio_s"]),
+                       float(data["wall_s"]), content_hash=str(data["content_hash"]))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
