@@ -38,10 +38,6 @@ class Entry:
     source: str  # an absolute path, or a link as given
     out_prefix: str  # the outputs' path without their extension: OUT/<mirrored folders>/<name>
 
-    @property
-    def is_link(self) -> bool:
-        return is_url(self.source)
-
 
 def collect(inputs: Sequence[str], out: Path) -> list[Entry]:
     """Every input ``inputs`` name (each once, in the order given, a folder's files sorted), anything inside

@@ -6,8 +6,9 @@ and ``ovsub batch --status`` can read it while a run writes. One table, ``inputs
 version in ``PRAGMA user_version``.
 
 A row is the input's path (absolute; a link as given) with the content hash and the options fingerprint
-it was last queued with (a new file's hash is PENDING until the worker that transcribes it reports it). Running the batch again with a changed file or changed options resets the row
-to queued; the same content and options find it as they left it:
+it was last queued with (a new file's hash is PENDING until the worker that transcribes it reports it).
+Running the batch again with a changed file or changed options resets the row to queued; the same content
+and options find it as they left it:
 
     queued -> running (attempts + 1) -> done (outputs, audio seconds, wall time)
                                      -> failed (error)       -> queued again only with --retry-failed
