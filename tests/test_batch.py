@@ -233,7 +233,7 @@ def test_a_batch_resumes_skips_done_inputs_and_fails_a_broken_one_alone(data_dir
     assert [r.content_hash for r in rows[:2]] == [inputs.content_hash(s) for s in sources[:2]]  # as the worker read it
     lines = status(rows, out / LEDGER_NAME)
     assert "3 inputs: 2 done, 1 failed, 0 queued, 0 running" in lines[0]
-    assert any(line.startswith(f"  failed: {broken.resolve()} (attempts 2):") for line in lines)
+    assert any(line.startswith(f"  failed (2 attempts): {broken.resolve()}: not a media file") for line in lines)
     vtt = run_batch(entries, replace(FAST, output=OutputOptions(formats=("vtt",))), out, executor)
     assert vtt.done == 2 and len(list(out.rglob("*.vtt"))) == 2  # other options: done again
 

@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace, job: Any) -> int:
     progress = None if args.quiet else report.ArchiveProgress(say)
     tally = run_batch(entries, job, out, executor, retry_failed=args.retry_failed, event=progress)
     if not args.quiet:
-        for line in report.summary(tally, time.monotonic() - started, retry_hint=not args.retry_failed):
+        for line in report.summary(tally, time.monotonic() - started):
             say(line)
     return 1 if tally.failed else 0
 

@@ -47,6 +47,7 @@ class Tally:
     skipped: int = 0  # done by an earlier run
     done: int = 0  # done by this run
     failed: dict[str, str] = field(default_factory=dict)  # source -> error, this run's and earlier ones kept
+    failed_earlier: int = 0  # of those, failed in an earlier run and not tried again
     audio_total_s: float = 0.0  # of every input whose length is known
     audio_before_s: float = 0.0  # of those done earlier
     audio_done_s: float = 0.0  # transcribed by this run
@@ -131,6 +132,7 @@ def sync(ledger: Ledger, entries: Sequence[Entry], job: JobOptions, retry_failed
             tally.audio_before_s += row.audio_s or 0.0
         elif row.state == "failed":
             tally.failed[row.source] = row.error or "failed"
+            tally.failed_earlier += row.content_hash != _UNREADABLE  # (that one failed just now)
         else:
             todo.append(row.id)
     return todo, tally

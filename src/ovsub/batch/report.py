@@ -30,17 +30,17 @@ def duration(seconds: float) -> str:
 
 
 def hours(seconds: float) -> str:
-    """Audio length in hours, as precise as a small archive needs.
+    """A length of audio: in hours from an hour up, as an archive is counted; below, as a wait is said.
 
-    >>> hours(90), hours(36_000_000)
-    ('0.03 h', '10000.0 h')
+    >>> hours(90), hours(5400), hours(36_000_000)
+    ('1 min 30 s', '1.5 h', '10000.0 h')
     """
-    h = seconds / 3600
-    return f"{h:.2f} h" if h < 10 else f"{h:.1f} h"
+    return duration(seconds) if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 class ArchiveProgress:
-    """The driver's events as lines: ``[12/20 files, 0.04/0.07 h] done talk.mp4 (61 s of audio in 9 s); ETA 4 min``."""
+    """The driver's events as lines: ``[12/20 files, 2 min 30 s/4 min 10 s of audio] done talk.mp4 (61 s of audio in
+    9 s); ETA 1 min 40 s``."""
 
     def __init__(self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> None:
         self.write, self.clock = write, clock
@@ -55,7 +55,7 @@ class ArchiveProgress:
         elif kind == "lost":
             what = f"{name}: {row.error}; it goes back in the queue"
         else:
-            what = f"failed {name}: {row.error}"
+            what = f"failed {name}: {(row.error or '').replace(row.source + ': ', '')}"
         self.write(f"{self.where(tally)} {what}{self.eta(tally)}")
 
     @staticmethod
@@ -63,7 +63,7 @@ class ArchiveProgress:
         finished = tally.skipped + tally.done
         failed = f", {len(tally.failed)} failed" if tally.failed else ""
         audio = hours(tally.audio_before_s + tally.audio_done_s)
-        return f"[{finished}/{tally.total} files{failed}, {audio}/{hours(tally.audio_total_s)}]"
+        return f"[{finished}/{tally.total} files{failed}, {audio}/{hours(tally.audio_total_s)} of audio]"
 
     def eta(self, tally: Tally) -> str:
         """The time left at this run's speed so far (audio seconds per wall second), once there is one."""
@@ -74,15 +74,15 @@ class ArchiveProgress:
         return f"; ETA {duration(left_s / (tally.audio_done_s / elapsed))}"
 
 
-def summary(tally: Tally, wall_s: float, retry_hint: bool) -> list[str]:
+def summary(tally: Tally, wall_s: float) -> list[str]:
     """The lines at the end of a run."""
     lines = [f"ovsub batch: {tally.total} inputs: {tally.skipped + tally.done} done ({tally.done} now, "
              f"{tally.skipped} earlier), {len(tally.failed)} failed"]  # fmt: skip
     speed = f" ({tally.audio_done_s / wall_s:.1f}x real time)" if wall_s > 0 and tally.audio_done_s > 0 else ""
     lines.append(f"  {hours(tally.audio_done_s)} of audio transcribed in {duration(wall_s)}{speed}")
-    lines.extend(f"  failed: {source}: {error}" for source, error in tally.failed.items())
-    if tally.failed and retry_hint:
-        lines.append("  inputs that failed in an earlier run are tried again with --retry-failed")
+    lines.extend(f"  failed: {_named(source, error)}" for source, error in tally.failed.items())
+    if tally.failed_earlier:
+        lines.append(f"  {tally.failed_earlier} of them failed in an earlier run: --retry-failed tries them again")
     return lines
 
 
@@ -100,8 +100,14 @@ def status(rows: Sequence[Row], ledger_path: Path) -> list[str]:
     if redone:
         lines.append(f"  {redone} done after more than one attempt (a run or a worker was stopped on them)")
     lines.extend(f"  running: {r.source} (attempt {r.attempts})" for r in rows if r.state == "running")
-    lines.extend(f"  failed: {r.source} (attempts {r.attempts}): {r.error}" for r in rows if r.state == "failed")
+    lines.extend(f"  failed ({r.attempts} attempt{'s' * (r.attempts != 1)}): {_named(r.source, r.error or '')}"
+                 for r in rows if r.state == "failed")  # fmt: skip
     return lines
+
+
+def _named(source: str, error: str) -> str:
+    """The error, with the input's name in front unless it names it already."""
+    return error if source in error else f"{source}: {error}"
 
 
 __all__ = ["ArchiveProgress", "duration", "hours", "status", "summary"]
