@@ -76,8 +76,8 @@ def _worker_main(setup: WorkerSetup, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         warm(setup)
-    except OvsubError as e:
-        conn.send(("broken", str(e)))
+    except Exception as e:  # no model, no work: the driver stops the run with the reason
+        conn.send(("broken", str(e) if isinstance(e, OvsubError) else f"{type(e).__name__}: {e}"))
         return
     while True:
         try:
