@@ -111,8 +111,8 @@ def run_one(task: Task, transcriber: Transcriber | None = None, setup: WorkerSet
             raise OvsubError(result.video_error)
     except OvsubError as e:
         return _failed(task, staging, str(e), started)
-    except OSError as e:  # the file cannot be read to hash it
-        return _failed(task, staging, f"{task.source}: cannot read ({e.strerror or e})", started)
+    except OSError as e:  # the file cannot be read to hash it (or another system error on the way)
+        return _failed(task, staging, f"{task.source}: {e.strerror or e}", started)
     except Exception as e:  # a defect of ovsub's: this input fails, the archive goes on
         log.debug("%s: internal error", task.source, exc_info=True)
         return _failed(task, staging, f"internal error ({type(e).__name__}: {e}); please report it", started)
