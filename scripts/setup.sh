@@ -22,5 +22,5 @@ fi
 # This machine's pip configuration names local indexes that may be absent; their warnings are noise.
 quiet_pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 quiet_pip install -q --upgrade pip
-quiet_pip install -q -e '.[dev,web,download,bench]'
+quiet_pip install -q -e '.[dev,web,download,bench,cluster]'
 echo "setup: ready (.venv)" >&2

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ovsub import __version__
+from ovsub.batch import command as batch_command
 from ovsub.errors import OvsubError
 from ovsub.options import (
     PRECISIONS,
@@ -97,6 +98,25 @@ def _generated(args: argparse.Namespace, cls: type) -> Any:
     return build(cls, given)
 
 
+def _add_job_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of what is made of each input, shared by ``transcribe`` and ``batch``."""
+    from ovsub.writers import FORMATS
+
+    p.add_argument("-f", "--format", type=_list_of(tuple(FORMATS), "format"), default=("srt",),
+                   help=f"comma-separated: {','.join(FORMATS)}")  # fmt: skip
+    p.add_argument("--task", type=_list_of(TASKS, "task"), default=("transcribe",),
+                   help="transcribe, translate (to English), or transcribe,translate")  # fmt: skip
+    p.add_argument("--audio-track", type=_track, help="audio track by index (0-based) or language tag")
+    p.add_argument("--all-audio-tracks", action="store_true",
+                   help="subtitle every audio track (one subtitle track each)")  # fmt: skip
+    p.add_argument("--karaoke", action="store_true", help="word-by-word highlighting in ASS/VTT")
+    p.add_argument("--embed", action="store_true", help="also write the video with soft subtitle tracks")
+    p.add_argument("--burn", action="store_true", help="also write the video with subtitles drawn on the picture")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress (bar or lines) and no summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    _add_generated(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ovsub", description="Readable subtitles from video or audio, with Whisper on OpenVINO."
@@ -104,24 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovsub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from ovsub.writers import FORMATS
-
     t = sub.add_parser("transcribe", help="make subtitles for files, folders or links")
     t.add_argument("inputs", nargs="+", help="media files, folders (searched recursively) or http(s) links")
     t.add_argument("-o", "--output-dir", help="write outputs here (default: next to each input)")
-    t.add_argument("-f", "--format", type=_list_of(tuple(FORMATS), "format"), default=("srt",),
-                   help=f"comma-separated: {','.join(FORMATS)}")  # fmt: skip
-    t.add_argument("--task", type=_list_of(TASKS, "task"), default=("transcribe",),
-                   help="transcribe, translate (to English), or transcribe,translate")  # fmt: skip
-    t.add_argument("--audio-track", type=_track, help="audio track by index (0-based) or language tag")
-    t.add_argument("--all-audio-tracks", action="store_true",
-                   help="subtitle every audio track (one subtitle track each)")  # fmt: skip
-    t.add_argument("--karaoke", action="store_true", help="word-by-word highlighting in ASS/VTT")
-    t.add_argument("--embed", action="store_true", help="also write the video with soft subtitle tracks")
-    t.add_argument("--burn", action="store_true", help="also write the video with subtitles drawn on the picture")
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress (bar or lines) and no summary")
-    t.add_argument("-v", "--verbose", action="store_true", help="log details")
-    _add_generated(t)
+    _add_job_flags(t)
+    batch_command.add_parser(sub, _add_job_flags)  # the same flags, so a batch makes what transcribe would
 
     m = sub.add_parser("models", help="list models and what is converted in the cache")
     m.add_argument("--cache-dir", help="where converted models are kept")
@@ -366,6 +373,10 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _run_batch(args: argparse.Namespace) -> int:
+    return batch_command.run(args, job_from_args)
+
+
 def _run_models(args: argparse.Namespace) -> int:
     from ovsub.whisper import models
 
@@ -400,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"transcribe": _run_transcribe, "models": _run_models, "serve": _run_serve}
+    handlers = {"transcribe": _run_transcribe, "models": _run_models, "serve": _run_serve, "batch": _run_batch}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
