@@ -45,6 +45,7 @@ class Scheduler:
         channel: int | None = None,
         progress: Callable[[float], None] | None = None,
         tally: GuardTally | None = None,
+        offset_s: float = 0.0,
     ) -> None:
         self.transcriber = transcriber
         self.samples = samples
@@ -55,6 +56,7 @@ class Scheduler:
         self.channel = channel  # the channel these samples are, when channels are transcribed one by one
         self.progress = progress  # told the source time (s) up to which windows are decoded, after each batch
         self.tally = GuardTally() if tally is None else tally  # what the guards made of the windows (shared too)
+        self.offset_s = offset_s  # where the samples start in the recording (a block of it): dropped is in its time
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
@@ -69,7 +71,8 @@ class Scheduler:
 
     def _drop(self, start_s: float, end_s: float, reasons: list[str]) -> None:
         """Record a stretch left without text, and why (and its channel, when channels go one by one)."""
-        record: dict[str, Any] = {"start_s": round(start_s, 3), "end_s": round(end_s, 3)}
+        at = self.offset_s
+        record: dict[str, Any] = {"start_s": round(at + start_s, 3), "end_s": round(at + end_s, 3)}
         if self.channel is not None:
             record["channel"] = self.channel
         self.dropped.append({**record, "reasons": reasons})
