@@ -4,7 +4,8 @@
 
 Each length is built by bench/longform.py's recipe (bench/scale.py's builder: the English ground-truth clips in
 turn, loudness as recorded, silence or background noise between them; seeded, so every run builds the same files;
-cut at the length asked for rather than after whole passes) into a 16 kHz WAV in ``--cache-dir`` (never in the repository; built once, reused while the recipe holds).
+cut at the length asked for rather than after whole passes) into a 16 kHz WAV in ``--cache-dir`` (never in the
+repository; built once, reused while the recipe holds).
 Each file is then transcribed by the command line at its defaults (``ovsub transcribe FILE -f srt,json``, language
 detected, beam 5, VAD on, word timestamps) in a fresh process, and the process's peak resident set is read from
 ``wait4`` (``ru_maxrss`` of that child alone). Reported per length: audio length, wall time (model load included),

@@ -52,7 +52,10 @@ def _chunks(audio: np.ndarray, chunk_s: float = 3.0) -> list[np.ndarray]:
     return [audio[i : i + step] for i in range(0, audio.size, step)]
 
 
-def _cut(audio: np.ndarray, block_s: float, vad_options: VadOptions | None = VadOptions()) -> list[blocking.Block]:
+VAD = VadOptions()
+
+
+def _cut(audio: np.ndarray, block_s: float, vad_options: VadOptions | None = VAD) -> list[blocking.Block]:
     return list(blocks(_chunks(audio), block_s, vad_options, score=_score))
 
 

@@ -33,6 +33,7 @@ WINDOW_SAMPLES = features.N_SAMPLES  # 480000 samples: what one encoder pass hea
 MIN_WINDOW_S = 0.2  # a remainder shorter than this after the last window is not decoded on its own
 N_TEXT_CTX = 448  # decoder positions: prompt + prefix + generated tokens
 MAX_PROMPT_TOKENS = N_TEXT_CTX // 2 - 1  # Whisper keeps the last 223 tokens of a prompt
+ALIGN_TOKENS = 32  # positions the word-timing pass scores at a time (its memory grows with them; see _alignment_scores)
 MAX_BATCH_WINDOWS = 4  # windows decoded as one batch at most; fewer when memory says so (see window_bytes)
 
 
@@ -146,17 +147,26 @@ class NativeTranscriber:
     def _alignment_scores(self, window: int, sequence: list[int]) -> np.ndarray:
         """Cross-attention scores of the alignment heads over one window's whole token sequence [A, S, T].
 
-        One window at a time: the pass materialises scores for every position of every layer, so a
-        batch of 4 windows raised peak memory by about 140 MB. The window's keys/values are a view
-        into the batch's.
+        One window at a time, and ALIGN_TOKENS positions at a time (the self-attention cache carries the
+        earlier ones, so the scores are the same): the pass materialises scores for every position of every
+        layer, about 0.5 MB a token for base, so a 440-token window fed at once raised peak memory by 229 MB
+        (40 tokens: 56 MB). The window's keys/values are a view into the batch's.
         """
         for i in range(self.n_layers):
             for kind in ("cross_key", "cross_value"):
                 batch = self._cross_kv.get_tensor(f"{kind}.{i}").data
                 self._aligner.set_tensor(f"{kind}.{i}", self._tensor(batch[window : window + 1], shared_memory=True))
         self._aligner.reset_state()
-        self._aligner.infer({"input_ids": np.asarray([sequence], np.int64), "beam_idx": np.zeros(1, np.int32)})
-        return np.array(self._aligner.get_tensor("alignment_scores").data[0])
+        scores: np.ndarray | None = None  # [A, S, T], filled ALIGN_TOKENS positions at a time
+        for first in range(0, len(sequence), ALIGN_TOKENS):
+            ids = np.asarray([sequence[first : first + ALIGN_TOKENS]], np.int64)
+            self._aligner.infer({"input_ids": ids, "beam_idx": np.zeros(1, np.int32)})
+            part = self._aligner.get_tensor("alignment_scores").data[0]
+            if scores is None:
+                scores = np.empty((part.shape[0], len(sequence), part.shape[2]), np.float32)
+            scores[:, first : first + ids.shape[1]] = part
+        assert scores is not None, "a window's sequence holds at least <|startoftranscript|>"
+        return scores
 
     # -- decoding --------------------------------------------------------------------------------------
 
