@@ -89,8 +89,20 @@ def transcribe(
         transcriber = transcriber or load_model(model_opts, opts.word_timestamps)
         return _in_blocks(str(source), opts, model_opts, transcriber, chunks, expected_s, progress, block_s)
     samples = channels.load(source, stream, opts.channels) if audio is None else audio
-    if transcriber is None:
-        transcriber = load_model(model_opts, opts.word_timestamps)
+    transcriber = transcriber or load_model(model_opts, opts.word_timestamps)
+    return _whole(str(source), opts, model_opts, transcriber, samples, plan, progress)
+
+
+def _whole(
+    source: str,
+    opts: TranscribeOptions,
+    model_opts: ModelOptions,
+    transcriber: Transcriber,
+    samples: np.ndarray,
+    plan: Plan | Sequence[Plan] | None,
+    progress: Callable[[float], None] | None,
+) -> tuple[Iterator[Segment], TranscriptInfo]:
+    """transcribe() a recording held whole: one channel, or a row per channel (``plan``: one per channel)."""
     parts = channels.rows(samples)
     if plan is None:
         plans: Sequence[Plan] = [make_plan(part, opts, transcriber) for part in parts]
@@ -122,7 +134,7 @@ def transcribe(
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
     info = TranscriptInfo(
-        source=str(source),
+        source=source,
         duration_s=channels.duration_s(samples, SAMPLE_RATE),
         language=language.language if language else None,
         language_probability=language.probability if language else None,
@@ -133,7 +145,7 @@ def transcribe(
         language_probs=language.top if language else (),
     )
     streams = [start.scheduler.segments(start.plan.windows, start.first) for start in starts]
-    return _unless_broken(channels.merge(streams) if split else streams[0], tally, str(source), transcriber), info
+    return _unless_broken(channels.merge(streams) if split else streams[0], tally, source, transcriber), info
 
 
 def _in_blocks(
