@@ -194,6 +194,9 @@ class _Scripted:
 
     multilingual, batch_windows = False, 4
 
+    def window_bytes(self, beams):
+        return 0
+
     def __init__(self, texts: dict[float, str], no_speech_prob: float | None = None) -> None:
         self.texts, self.no_speech_prob = texts, no_speech_prob
 

@@ -139,6 +139,9 @@ class OneWindowAtATime:
 
     batch_windows = 1
 
+    def window_bytes(self, beams):
+        return 0
+
     def __init__(self, inner):
         self.inner, self.multilingual = inner, inner.multilingual
 

@@ -23,6 +23,9 @@ TASKS = ("transcribe", "translate")
 PRECISIONS = ("int8", "fp16", "fp32")
 DECODERS = ("auto", "ovsub", "genai")
 CHANNEL_MODES = ("mix", "split")  # a track's channels mixed down to one, or each transcribed on its own
+# The default keeps one window of Whisper base at 5 beams per batch (see TranscribeOptions.max_batch_mb and
+# README "Memory"): two cost 125 MB more at peak on the 89 s english/long file and saved little time.
+DEFAULT_MAX_BATCH_MB = 160
 MAX_BEAM_SIZE = 8  # each beam holds its own self-attention cache (11 MB for base), times up to 4 windows at once
 
 # Whole outputs Whisper is known to produce for silence or music, folded as guards.normalize() folds text
@@ -187,6 +190,15 @@ class TranscribeOptions:
         None, "names and jargon to spell as written, given to every window (e.g. \"Sintra, Lord Byron\")"
     )
     max_new_tokens: int = option(224, "tokens per 30 s window at most", min=1, max=440)
+    max_batch_mb: int = option(
+        DEFAULT_MAX_BATCH_MB,
+        "memory (MB) the windows decoded together may take: each holds its cross-attention keys and values and its "
+        "beams' caches (Whisper base: about 130 MB a window at 5 beams, 85 MB at 1); more windows at once decode a "
+        "little faster and take more memory; one window always fits",
+        min=1,
+        max=65_536,
+        web=False,
+    )
     vad_options: VadOptions = option(help="voice activity detection", factory=VadOptions, flag="vad")
     guards: GuardOptions = option(help="hallucination guards", factory=GuardOptions, flag="")
 

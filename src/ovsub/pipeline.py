@@ -4,16 +4,19 @@ The command line, ``ovsub batch`` and the web app all call :func:`process`, so t
 from the same options and cannot drift apart:
 
     check the output folder -> fetch a link -> check the output files
-      -> for each audio track: decode the audio once (per channel when channels are split),
-                               for each task: transcribe() -> build_cues() -> write each format
+      -> for each audio track: for each task: transcribe() -> build_cues() -> write each format
+                               (the file read block by block; per channel when channels are split)
       -> embed the tracks / burn the first into the video
 
 Nothing is decoded before every output location is known to take its file: a bad folder fails in a
 second, not after an hour's work.
 
-One plan across tasks: when a file is transcribed and translated, both decode the same windows in the
-same languages (``transcription.planning``: one voice activity pass, one language detection), so the
-translation never detects a language the transcription did not hear.
+Memory: each task reads the file again, block by block (``transcription.streaming``), rather than keeping the
+decoded audio for the second task: a second decode and voice activity pass cost a few percent of the
+transcription, while holding the audio made memory grow with the file. Both tasks still decode the same windows
+(the same audio gives the same voice activity and the same blocks), each window's language found by its own
+decode. With channels split, the track is decoded whole once, a row per channel, and planned once for both
+tasks (one voice activity pass, the same windows): memory then grows with the file.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ovsub.audio import media
 from ovsub.download import is_url
 from ovsub.errors import OvsubError
 from ovsub.options import CueOptions, JobOptions, TranscribeOptions, to_dict
-from ovsub.transcription import channels, load_model, transcribe
+from ovsub.transcription import SegmentStream, channels, load_model, transcribe
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.types import Cue, Segment, TranscriptInfo
@@ -106,6 +109,8 @@ def make_subtitles(
         source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan, progress=progress
     )
     segments = list(segment_iter)
+    if isinstance(segment_iter, SegmentStream):  # read block by block: its length and speech are known now
+        info = segment_iter.completed(info)
     language = "en" if options.task == "translate" else info.language
     built = cues.build_cues(segments, cue_options, language)
     echoed = {**info.options, "cues": to_dict(cue_options)}  # so JSON says how cues were made
@@ -144,10 +149,7 @@ def process(
     steps = len(tracks) * len(job.tasks)
     video_share = EMBED_SHARE if job.output.embed or job.output.burn else 0.0
     for track in tracks:
-        audio = channels.load(local, track, job.transcribe.channels)  # the mix, or a row per channel
-        total_s = channels.duration_s(audio, SAMPLE_RATE)
-        # One plan per channel for every task: one voice activity pass, the same windows.
-        planned = [make_plan(part, job.transcribe, transcriber) for part in channels.rows(audio)]
+        audio, planned, total_s = _track_audio(local, track, job, transcriber)
         for task in job.tasks:
             step = len(done)
             stage = _stage(task)
@@ -162,10 +164,10 @@ def process(
                 local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_decoded,
                 label=label,
             )
-            on_decoded(total_s)  # the silence after the last speech needs no decoding
+            on_decoded(subs.info.duration_s if total_s <= 0 else total_s)  # the silence after the last speech
             written.extend(write_outputs(subs, source, job, out_dir))
             done.append(subs)
-        del audio
+        del audio, planned
     video_error = None
     if video_share:
         try:
@@ -173,6 +175,23 @@ def process(
         except OvsubError as e:
             video_error = str(e)
     return FileResult(source, tuple(done), tuple(written), video_error)
+
+
+def _track_audio(
+    local: str, track: int | str | None, job: JobOptions, transcriber: Transcriber
+) -> tuple[np.ndarray | None, list[Plan] | None, float]:
+    """What a track is transcribed from: nothing (each task reads the file again, block by block, so memory
+    stays flat), or with channels split the whole track decoded, a row per channel, and one plan per channel
+    for every task; and its length for progress (0 when the file does not say)."""
+    if job.transcribe.channels != "split":
+        info = media.probe(local)
+        chosen = media.select_audio_stream(info, track)
+        length_s = chosen.start_s + chosen.duration_s if chosen.duration_s is not None else info.duration_s
+        return None, None, length_s or 0.0
+    audio = channels.load(local, track, job.transcribe.channels)  # the mix (a mono track), or a row per channel
+    # One plan per channel for every task: one voice activity pass, the same windows.
+    planned = [make_plan(part, job.transcribe, transcriber) for part in channels.rows(audio)]
+    return audio, planned, channels.duration_s(audio, SAMPLE_RATE)
 
 
 def _stage(task: str) -> str:

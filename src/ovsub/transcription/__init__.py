@@ -15,23 +15,24 @@ per channel, and merges the segments by time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ovsub.errors import ModelError
 from ovsub.options import ModelOptions, TranscribeOptions, to_dict
-from ovsub.transcription import channels
+from ovsub.transcription import channels, streaming
+from ovsub.transcription.blocks import BLOCK_S
 from ovsub.transcription.evidence import SpeechEvidence
-from ovsub.transcription.guarded import GuardTally, WindowOutcome
+from ovsub.transcription.guarded import GuardTally
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
 from ovsub.transcription.schedule import Scheduler
+from ovsub.transcription.streaming import SegmentStream, Start
 from ovsub.types import Segment, TranscriptInfo
 from ovsub.whisper import Transcriber, load, models
 from ovsub.whisper.features import SAMPLE_RATE
-from ovsub.whisper.transcriber import LanguageGuess
 
 
 def load_model(options: ModelOptions, word_timestamps: bool = True) -> Transcriber:
@@ -49,6 +50,7 @@ def transcribe(
     audio: np.ndarray | None = None,
     plan: Plan | Sequence[Plan] | None = None,
     progress: Callable[[float], None] | None = None,
+    block_s: float | None = BLOCK_S,
     **overrides: Any,
 ) -> tuple[Iterator[Segment], TranscriptInfo]:
     """Transcribe (or translate) a media file: a lazy iterator of segments, and what is known up front.
@@ -57,9 +59,16 @@ def transcribe(
     ``model`` is a ModelOptions or just a model name; ``transcriber`` a model already loaded. ``audio``
     (16 kHz float32: 1-D, or a row per channel as ``channels.load`` gives it) is used instead of decoding
     ``source``, and ``plan`` (from ``planning.plan`` on that audio, one per channel) instead of planning
-    again, so a second task decodes what the first one did. The iterator decodes as it is consumed; the
-    info's ``dropped`` list fills in as windows are rejected by the hallucination guards, and ``progress``
-    is told the source time (s) up to which windows are decoded (every channel, when channels are split).
+    again. The iterator decodes as it is consumed; the info's ``dropped`` list fills in as windows are
+    rejected by the hallucination guards, and ``progress`` is told the source time (s) up to which windows
+    are decoded (every channel, when channels are split).
+
+    Memory stays flat: the audio is decoded, planned and transcribed in blocks of ``block_s`` seconds cut at
+    pauses (see ``transcription.streaming``), so a 3-hour file needs what a 5-minute one does. The whole
+    recording is held only when ``block_s`` is None, a ``plan`` is given, or channels are split (a row per
+    channel). When blocks are read, the info's ``duration_s`` is the container's (exact once the file fits one
+    block) and its ``speech_s`` the first block's; the iterator's ``completed(info)`` gives the figures for the
+    whole once it is consumed.
 
     With ``channels="split"`` on a stereo track, each channel is transcribed on its own and the segments
     come merged by start time, each with its ``channel`` (see ``transcription.channels``); the info's
@@ -70,9 +79,30 @@ def transcribe(
     """
     opts = replace(options or TranscribeOptions(), **overrides)
     model_opts = ModelOptions(name=model) if isinstance(model, str) else (model or ModelOptions())
+    whole = block_s is None or plan is not None or opts.channels == "split" or (audio is not None and audio.ndim != 1)
+    if not whole:
+        assert block_s is not None
+        if audio is None:
+            chunks, expected_s = streaming.decoded(source, stream)
+        else:
+            chunks, expected_s = iter([audio]), len(audio) / SAMPLE_RATE
+        transcriber = transcriber or load_model(model_opts, opts.word_timestamps)
+        return _in_blocks(str(source), opts, model_opts, transcriber, chunks, expected_s, progress, block_s)
     samples = channels.load(source, stream, opts.channels) if audio is None else audio
-    if transcriber is None:
-        transcriber = load_model(model_opts, opts.word_timestamps)
+    transcriber = transcriber or load_model(model_opts, opts.word_timestamps)
+    return _whole(str(source), opts, model_opts, transcriber, samples, plan, progress)
+
+
+def _whole(
+    source: str,
+    opts: TranscribeOptions,
+    model_opts: ModelOptions,
+    transcriber: Transcriber,
+    samples: np.ndarray,
+    plan: Plan | Sequence[Plan] | None,
+    progress: Callable[[float], None] | None,
+) -> tuple[Iterator[Segment], TranscriptInfo]:
+    """transcribe() a recording held whole: one channel, or a row per channel (``plan``: one per channel)."""
     parts = channels.rows(samples)
     if plan is None:
         plans: Sequence[Plan] = [make_plan(part, opts, transcriber) for part in parts]
@@ -100,11 +130,11 @@ def transcribe(
             evidence = SpeechEvidence(planned.probabilities, part, opts.vad_options.threshold)
         scheduler = Scheduler(transcriber, part, opts, evidence, dropped=dropped, channel=k if split else None,
                               progress=told(k), tally=tally)  # fmt: skip
-        starts.append(_Start.of(scheduler, planned))
+        starts.append(Start.of(scheduler, planned))
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
     info = TranscriptInfo(
-        source=str(source),
+        source=source,
         duration_s=channels.duration_s(samples, SAMPLE_RATE),
         language=language.language if language else None,
         language_probability=language.probability if language else None,
@@ -115,7 +145,37 @@ def transcribe(
         language_probs=language.top if language else (),
     )
     streams = [start.scheduler.segments(start.plan.windows, start.first) for start in starts]
-    return _unless_broken(channels.merge(streams) if split else streams[0], tally, str(source), transcriber), info
+    return _unless_broken(channels.merge(streams) if split else streams[0], tally, source, transcriber), info
+
+
+def _in_blocks(
+    source: str,
+    opts: TranscribeOptions,
+    model_opts: ModelOptions,
+    transcriber: Transcriber,
+    chunks: Iterator[np.ndarray],
+    expected_s: float | None,
+    progress: Callable[[float], None] | None,
+    block_s: float,
+) -> tuple[SegmentStream, TranscriptInfo]:
+    """transcribe() a mono recording block by block (see ``transcription.streaming``)."""
+    context = streaming.Context(transcriber, opts, [], GuardTally(), progress)
+    started, parts, totals = streaming.start(chunks, context, block_s)
+    language = started.language if started else None
+    info = TranscriptInfo(
+        source=source,
+        duration_s=totals.duration_s if totals.done or expected_s is None else expected_s,
+        language=language.language if language else None,
+        language_probability=language.probability if language else None,
+        model=model_opts.name,
+        options={"transcribe": to_dict(opts), "model": to_dict(model_opts)},
+        speech_s=totals.speech_s,
+        dropped=context.dropped,
+        language_probs=language.top if language else (),
+    )
+    segments = streaming.segments(started, parts, context, totals)
+    del started  # held by the iterator alone, so each block goes once decoded
+    return SegmentStream(_unless_broken(segments, context.tally, source, transcriber), totals), info
 
 
 def _unless_broken(
@@ -136,36 +196,4 @@ def _unless_broken(
         )
 
 
-@dataclass(frozen=True)
-class _Start:
-    """One channel ready to decode: its scheduler and plan, and its language once known."""
-
-    scheduler: Scheduler
-    plan: Plan
-    first: WindowOutcome | None  # the first window, decoded already when that was how to learn the language
-    language: LanguageGuess | None
-
-    @classmethod
-    def of(cls, scheduler: Scheduler, planned: Plan) -> _Start:
-        language = planned.language
-        # Unless the user named the language, decode the first window now: what Whisper hears in the first 30 s
-        # of speech is the channel's language and how sure it is (as Whisper itself judges it), and it names
-        # the language when nothing was detected ahead.
-        first = None
-        options = scheduler.options
-        if planned.windows and not options.language and scheduler.transcriber.multilingual:
-            first = scheduler.decode([planned.windows[0][0]], planned.windows[0][1])[0]
-            heard = first.result.detected if first.result is not None else None
-            if heard is not None and (language is None or heard.language == language.language):
-                language = heard
-            if scheduler.progress:
-                scheduler.progress(planned.windows[0][0].end_s)
-        return cls(scheduler, planned, first, language)
-
-    @property
-    def speech_s(self) -> float:
-        """How much speech this channel has (its whole length when VAD is off)."""
-        return self.plan.speech_s if self.plan.speech_s is not None else len(self.scheduler.samples) / SAMPLE_RATE
-
-
-__all__ = ["transcribe", "load_model"]
+__all__ = ["BLOCK_S", "SegmentStream", "transcribe", "load_model"]

@@ -59,16 +59,22 @@ class Plan:
     probabilities: np.ndarray | None = None  # VAD's speech probability of each 32 ms frame (None when VAD is off)
 
 
-def plan(audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber) -> Plan:
+def plan(
+    audio: np.ndarray, options: TranscribeOptions, transcriber: Transcriber, probabilities: np.ndarray | None = None
+) -> Plan:
     """The windows to decode and their languages (None: each window's decode finds its own; see
-    :func:`mixed_window`), by the policy in the module docstring."""
+    :func:`mixed_window`), by the policy in the module docstring. ``probabilities``: the voice activity of
+    ``audio`` when already scored (one per 32 ms frame), so it is not scored again."""
     duration_s = len(audio) / SAMPLE_RATE
     forced = options.language or (None if transcriber.multilingual else "en")
     known = LanguageGuess(forced, None) if forced else None
     if not options.vad:
         whole = Window((Region(0.0, duration_s),), gap_s=0.0) if duration_s > 0 else None
         return Plan(((whole, forced),) if whole else (), known, None)
-    regions, probabilities = vad.detect(audio, options.vad_options)
+    if probabilities is None:
+        regions, probabilities = vad.detect(audio, options.vad_options)
+    else:
+        regions = vad.regions_from_probabilities(probabilities, len(audio), options.vad_options)
     speech_s = sum(r.duration_s for r in regions)
     return Plan(tuple(language_windows([(r, forced) for r in regions])), known, speech_s, probabilities)
 

@@ -1,6 +1,7 @@
 """Scheduling: the planned windows decoded in order, batched where they share a language, as segments.
 
-Consecutive windows of one language go to the engine together (up to ``Transcriber.batch_windows``);
+Consecutive windows of one language go to the engine together (up to ``Transcriber.batch_windows``, and as
+many as ``TranscribeOptions.max_batch_mb`` holds: each window's keys and values take memory);
 each is judged by the guards on its own; what a window's decoder never reached is decoded next, before
 the following window; segments come out in time order as soon as their window is done, so a caller
 reading the iterator sees progress and can stop early.
@@ -45,6 +46,7 @@ class Scheduler:
         channel: int | None = None,
         progress: Callable[[float], None] | None = None,
         tally: GuardTally | None = None,
+        offset_s: float = 0.0,
     ) -> None:
         self.transcriber = transcriber
         self.samples = samples
@@ -55,6 +57,16 @@ class Scheduler:
         self.channel = channel  # the channel these samples are, when channels are transcribed one by one
         self.progress = progress  # told the source time (s) up to which windows are decoded, after each batch
         self.tally = GuardTally() if tally is None else tally  # what the guards made of the windows (shared too)
+        self.offset_s = offset_s  # where the samples start in the recording (a block of it): dropped is in its time
+
+    @property
+    def batch_limit(self) -> int:
+        """Windows decoded as one batch at most: what the engine takes, within ``options.max_batch_mb``."""
+        most = max(1, self.transcriber.batch_windows)
+        per_window = self.transcriber.window_bytes(self.options.beam_size)
+        if most == 1 or per_window <= 0:
+            return most
+        return max(1, min(most, self.options.max_batch_mb * 2**20 // per_window))
 
     def decode(self, windows: Sequence[Window], language: str | None) -> list[WindowOutcome]:
         """Decode windows of one language (as one batch where the engine can), guards applied."""
@@ -69,7 +81,8 @@ class Scheduler:
 
     def _drop(self, start_s: float, end_s: float, reasons: list[str]) -> None:
         """Record a stretch left without text, and why (and its channel, when channels go one by one)."""
-        record: dict[str, Any] = {"start_s": round(start_s, 3), "end_s": round(end_s, 3)}
+        at = self.offset_s
+        record: dict[str, Any] = {"start_s": round(at + start_s, 3), "end_s": round(at + end_s, 3)}
         if self.channel is not None:
             record["channel"] = self.channel
         self.dropped.append({**record, "reasons": reasons})
@@ -99,7 +112,7 @@ class Scheduler:
             if not ready:  # the next windows of one language, decoded as a batch
                 language = queue[0][1]
                 batch: list[Window] = []
-                while queue and queue[0][1] == language and len(batch) < self.transcriber.batch_windows:
+                while queue and queue[0][1] == language and len(batch) < self.batch_limit:
                     batch.append(queue.popleft()[0])
                 ready.extend((w, language, o) for w, o in zip(batch, self.decode(batch, language)))
                 if self.progress:  # before the batch's segments: they all come at once

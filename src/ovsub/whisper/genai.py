@@ -83,6 +83,9 @@ class GenAITranscriber:
 
     batch_windows = 1  # GenAI decodes one window at a time
 
+    def window_bytes(self, beams: int) -> int:
+        return 0  # no batches, so nothing to budget
+
     def decode_windows(self, windows: list[np.ndarray], request: DecodeRequest) -> list[DecodeResult]:
         return [self.decode(w, request) for w in windows]
 

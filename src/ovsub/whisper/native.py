@@ -33,8 +33,8 @@ WINDOW_SAMPLES = features.N_SAMPLES  # 480000 samples: what one encoder pass hea
 MIN_WINDOW_S = 0.2  # a remainder shorter than this after the last window is not decoded on its own
 N_TEXT_CTX = 448  # decoder positions: prompt + prefix + generated tokens
 MAX_PROMPT_TOKENS = N_TEXT_CTX // 2 - 1  # Whisper keeps the last 223 tokens of a prompt
-MAX_BATCH_WINDOWS = 4  # windows decoded as one batch at most (see NativeTranscriber.batch_windows)
-BATCH_KV_BYTES = 256 * 2**20  # cross-attention keys/values a batch may hold
+ALIGN_TOKENS = 32  # positions the word-timing pass scores at a time (its memory grows with them; see _alignment_scores)
+MAX_BATCH_WINDOWS = 4  # windows decoded as one batch at most; fewer when memory says so (see window_bytes)
 
 
 class NativeTranscriber:
@@ -87,12 +87,19 @@ class NativeTranscriber:
         self.languages = set(self.special.languages)
         self._tensor = ov.Tensor
         self._lock = threading.Lock()
-        # Windows per batch: each holds its cross-attention keys/values (n_layers x 2 x 1500 x d_model
-        # floats: 37 MB for base), read once per decoder step; bounded by memory, not by speed.
         heads, _, head_dim = (decoder.input("cross_key.0").get_partial_shape()[k] for k in (1, 2, 3))
-        d_model = heads.get_length() * head_dim.get_length()
-        kv_bytes = self.n_layers * 2 * 1500 * d_model * 4
-        self.batch_windows = max(1, min(MAX_BATCH_WINDOWS, BATCH_KV_BYTES // kv_bytes))
+        self.d_model = int(heads.get_length() * head_dim.get_length())
+        self.batch_windows = MAX_BATCH_WINDOWS
+
+    def window_bytes(self, beams: int) -> int:
+        """Memory a window of a batch takes: its cross-attention keys/values (n_layers x 2 x 1500 x d_model floats,
+        37 MB for base) twice, as the projection gives them and as the decoder holds them, and each beam's
+        self-attention cache at its longest (n_layers x 2 x N_TEXT_CTX x d_model floats, 11 MB for base).
+        Measured on the 89 s english/long file at 5 beams: a second window raised peak memory by 125 MB (this
+        says 129 MB)."""
+        cross = self.n_layers * 2 * 1500 * self.d_model * 4
+        cache = self.n_layers * 2 * N_TEXT_CTX * self.d_model * 4
+        return 2 * cross + beams * cache
 
     # -- the compiled models -----------------------------------------------------------------------
 
@@ -140,17 +147,26 @@ class NativeTranscriber:
     def _alignment_scores(self, window: int, sequence: list[int]) -> np.ndarray:
         """Cross-attention scores of the alignment heads over one window's whole token sequence [A, S, T].
 
-        One window at a time: the pass materialises scores for every position of every layer, so a
-        batch of 4 windows raised peak memory by about 140 MB. The window's keys/values are a view
-        into the batch's.
+        One window at a time, and ALIGN_TOKENS positions at a time (the self-attention cache carries the
+        earlier ones, so the scores are the same): the pass materialises scores for every position of every
+        layer, about 0.5 MB a token for base, so a 440-token window fed at once raised peak memory by 229 MB
+        (40 tokens: 56 MB). The window's keys/values are a view into the batch's.
         """
         for i in range(self.n_layers):
             for kind in ("cross_key", "cross_value"):
                 batch = self._cross_kv.get_tensor(f"{kind}.{i}").data
                 self._aligner.set_tensor(f"{kind}.{i}", self._tensor(batch[window : window + 1], shared_memory=True))
         self._aligner.reset_state()
-        self._aligner.infer({"input_ids": np.asarray([sequence], np.int64), "beam_idx": np.zeros(1, np.int32)})
-        return np.array(self._aligner.get_tensor("alignment_scores").data[0])
+        scores: np.ndarray | None = None  # [A, S, T], filled ALIGN_TOKENS positions at a time
+        for first in range(0, len(sequence), ALIGN_TOKENS):
+            ids = np.asarray([sequence[first : first + ALIGN_TOKENS]], np.int64)
+            self._aligner.infer({"input_ids": ids, "beam_idx": np.zeros(1, np.int32)})
+            part = self._aligner.get_tensor("alignment_scores").data[0]
+            if scores is None:
+                scores = np.empty((part.shape[0], len(sequence), part.shape[2]), np.float32)
+            scores[:, first : first + ids.shape[1]] = part
+        assert scores is not None, "a window's sequence holds at least <|startoftranscript|>"
+        return scores
 
     # -- decoding --------------------------------------------------------------------------------------
 

@@ -96,7 +96,14 @@ class Transcriber(Protocol):
     """Anything that can turn 16 kHz mono audio into timed text."""
 
     multilingual: bool  # False for English-only models (tiny.en): they neither detect nor translate
-    batch_windows: int  # how many windows decode_windows is best given at once
+    batch_windows: int  # how many windows decode_windows is best given at once, memory aside (see window_bytes)
+
+    def window_bytes(self, beams: int) -> int:
+        """Memory one more window in a decode_windows batch takes at ``beams`` beams (0: the engine does not batch).
+
+        The scheduler decodes as many windows at once as ``TranscribeOptions.max_batch_mb`` holds.
+        """
+        ...
 
     def detect_language(self, audio: np.ndarray) -> LanguageGuess:
         """The language spoken in the first 30 s of ``audio``."""
