@@ -33,7 +33,7 @@ from ovsub import cues, languages, writers
 from ovsub.audio import media
 from ovsub.download import is_url
 from ovsub.errors import OvsubError
-from ovsub.options import CueOptions, JobOptions, TranscribeOptions, to_dict
+from ovsub.options import CueOptions, JobOptions, ModelOptions, TranscribeOptions, to_dict
 from ovsub.transcription import SegmentStream, channels, load_model, transcribe
 from ovsub.transcription.planning import Plan
 from ovsub.transcription.planning import plan as make_plan
@@ -97,16 +97,18 @@ def make_subtitles(
     plan: Plan | Sequence[Plan] | None = None,
     progress: Callable[[float], None] | None = None,
     label: str | None = None,
+    model: ModelOptions | None = None,
 ) -> Subtitles:
     """Transcribe ``source`` (or its decoded ``audio``, by an earlier ``plan`` per channel) completely and build
     its cues.
 
     ``progress`` is told the media time (s) up to which the audio is decoded, after each batch of windows.
     ``label`` names the input in the result instead of its path (a server's path is nobody else's
-    business); the model's cache folder is then left out of the echoed options too.
+    business); the model's cache folder is then left out of the echoed options too. ``model`` is what
+    ``transcriber`` was loaded from, for the info and the JSON (the default model's options if not given).
     """
     segment_iter, info = transcribe(
-        source, options, transcriber=transcriber, audio=audio, stream=stream, plan=plan, progress=progress
+        source, options, model, transcriber=transcriber, audio=audio, stream=stream, plan=plan, progress=progress
     )
     segments = list(segment_iter)
     if isinstance(segment_iter, SegmentStream):  # read block by block: its length and speech are known now
@@ -162,7 +164,7 @@ def process(
             options = replace(job.transcribe, task=task)
             subs = make_subtitles(
                 local, options, job.cues, transcriber, audio=audio, stream=track, plan=planned, progress=on_decoded,
-                label=label,
+                label=label, model=job.model,
             )
             on_decoded(subs.info.duration_s if total_s <= 0 else total_s)  # the silence after the last speech
             written.extend(write_outputs(subs, source, job, out_dir))
