@@ -33,6 +33,7 @@ from ovsub.transcription.streaming import SegmentStream, Start
 from ovsub.types import Segment, TranscriptInfo
 from ovsub.whisper import Transcriber, load, models
 from ovsub.whisper.features import SAMPLE_RATE
+from ovsub.whisper.transcriber import LanguageGuess
 
 
 def load_model(options: ModelOptions, word_timestamps: bool = True) -> Transcriber:
@@ -133,17 +134,8 @@ def _whole(
         starts.append(Start.of(scheduler, planned))
     known = [start for start in starts if start.language is not None]
     language = max(known, key=lambda start: start.speech_s).language if known else None  # the lower channel on a tie
-    info = TranscriptInfo(
-        source=source,
-        duration_s=channels.duration_s(samples, SAMPLE_RATE),
-        language=language.language if language else None,
-        language_probability=language.probability if language else None,
-        model=model_opts.name,
-        options={"transcribe": to_dict(opts), "model": to_dict(model_opts)},
-        speech_s=None if plans[0].speech_s is None else sum(p.speech_s or 0.0 for p in plans),
-        dropped=dropped,
-        language_probs=language.top if language else (),
-    )
+    speech_s = None if plans[0].speech_s is None else sum(p.speech_s or 0.0 for p in plans)
+    info = _info(source, opts, model_opts, language, channels.duration_s(samples, SAMPLE_RATE), speech_s, dropped)
     streams = [start.scheduler.segments(start.plan.windows, start.first) for start in starts]
     return _unless_broken(channels.merge(streams) if split else streams[0], tally, source, transcriber), info
 
@@ -162,20 +154,34 @@ def _in_blocks(
     context = streaming.Context(transcriber, opts, [], GuardTally(), progress)
     started, parts, totals = streaming.start(chunks, context, block_s)
     language = started.language if started else None
-    info = TranscriptInfo(
+    duration_s = totals.duration_s if totals.done or expected_s is None else expected_s
+    info = _info(source, opts, model_opts, language, duration_s, totals.speech_s, context.dropped)
+    segments = streaming.segments(started, parts, context, totals)
+    del started  # held by the iterator alone, so each block goes once decoded
+    return SegmentStream(_unless_broken(segments, context.tally, source, transcriber), totals), info
+
+
+def _info(
+    source: str,
+    opts: TranscribeOptions,
+    model_opts: ModelOptions,
+    language: LanguageGuess | None,
+    duration_s: float,
+    speech_s: float | None,
+    dropped: list[dict[str, Any]],
+) -> TranscriptInfo:
+    """What is known of a transcription up front, whether the recording is held whole or read in blocks."""
+    return TranscriptInfo(
         source=source,
-        duration_s=totals.duration_s if totals.done or expected_s is None else expected_s,
+        duration_s=duration_s,
         language=language.language if language else None,
         language_probability=language.probability if language else None,
         model=model_opts.name,
         options={"transcribe": to_dict(opts), "model": to_dict(model_opts)},
-        speech_s=totals.speech_s,
-        dropped=context.dropped,
+        speech_s=speech_s,
+        dropped=dropped,
         language_probs=language.top if language else (),
     )
-    segments = streaming.segments(started, parts, context, totals)
-    del started  # held by the iterator alone, so each block goes once decoded
-    return SegmentStream(_unless_broken(segments, context.tally, source, transcriber), totals), info
 
 
 def _unless_broken(
